@@ -1,0 +1,4 @@
+export * from "./key-store";
+export * from "./keys-router";
+export * from "./middleware";
+export * from "./secrets";

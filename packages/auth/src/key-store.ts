@@ -1,0 +1,191 @@
+import { DEFAULT_TAG_FIELDS, type DefaultTags } from "@tollgate/events";
+import type { SqlStore } from "@tollgate/sql";
+import { digestsEqual, generateKey, parseKey, type Role, sha256Hex } from "./secrets";
+
+export interface ApiKeyRecord {
+  id: string;
+  role: Role;
+  name: string;
+  default_tags: DefaultTags;
+  created_at: string;
+}
+
+export interface Principal {
+  keyId: string;
+  role: Role;
+  defaultTags: DefaultTags;
+}
+
+export const BOOTSTRAP_ADMIN_ID = "bootstrap-admin";
+
+interface StoredKey extends ApiKeyRecord {
+  secretSha256: string;
+  revoked: boolean;
+}
+
+interface Row {
+  id: string;
+  secret_sha256: string;
+  role: Role;
+  name: string;
+  default_tags: string;
+  created_at: number | string;
+  revoked: number | string;
+  version: number | string;
+}
+
+/**
+ * API keys, durable in the `api_keys` table (ClickHouse or chDB). Every
+ * service keeps them in memory and refreshes them every `refreshMs`, so a
+ * key created or revoked on one service holds on the others within that
+ * time. A key unknown to the cache is looked up once (a key created a moment
+ * ago elsewhere), at most `maxConcurrentMisses` at a time so that requests
+ * with made-up keys cannot flood the store.
+ */
+export class KeyStore {
+  private readonly keys = new Map<string, StoredKey>();
+  private readonly recentMisses = new Map<string, number>();
+  private inFlightMisses = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly adminSha256: string;
+
+  constructor(
+    private readonly store: SqlStore,
+    adminKey: string,
+    private readonly options: { refreshMs?: number; maxConcurrentMisses?: number; clock?: () => number } = {},
+  ) {
+    this.adminSha256 = sha256Hex(adminKey);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch(() => {
+        // Keep serving the last good copy; readiness reports the store itself.
+      });
+    }, this.options.refreshMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async refresh(): Promise<void> {
+    const rows = await this.store.query<Row>(
+      "SELECT id, secret_sha256, role, name, default_tags, toUnixTimestamp(created_at) AS created_at, revoked, version FROM api_keys FINAL",
+    );
+    this.keys.clear();
+    for (const row of rows) this.keys.set(row.id, fromRow(row));
+  }
+
+  /** The principal a presented bearer token stands for, or null. */
+  async authenticate(token: string): Promise<Principal | null> {
+    if (digestsEqual(sha256Hex(token), this.adminSha256)) {
+      return { keyId: BOOTSTRAP_ADMIN_ID, role: "admin", defaultTags: {} };
+    }
+    const parsed = parseKey(token);
+    if (!parsed) return null;
+    const stored = this.keys.get(parsed.id) ?? (await this.lookupMiss(parsed.id));
+    if (!stored || stored.revoked) return null;
+    if (!digestsEqual(sha256Hex(parsed.secret), stored.secretSha256)) return null;
+    return { keyId: stored.id, role: stored.role, defaultTags: stored.default_tags };
+  }
+
+  async create(input: { role: Role; name: string; default_tags: DefaultTags }): Promise<{ record: ApiKeyRecord; key: string }> {
+    const { id, key, secretSha256 } = generateKey();
+    const now = this.now();
+    const stored: StoredKey = {
+      id,
+      role: input.role,
+      name: input.name,
+      default_tags: input.default_tags,
+      created_at: new Date(Math.floor(now / 1000) * 1000).toISOString(),
+      secretSha256,
+      revoked: false,
+    };
+    await this.store.insert("api_keys", [toRow(stored, now)]);
+    this.keys.set(id, stored);
+    return { record: publicRecord(stored), key };
+  }
+
+  list(): ApiKeyRecord[] {
+    return [...this.keys.values()].filter((k) => !k.revoked).map(publicRecord);
+  }
+
+  /** Revokes a key; false when there is no such (live) key. */
+  async revoke(id: string): Promise<boolean> {
+    const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
+    if (!stored || stored.revoked) return false;
+    const revoked = { ...stored, revoked: true };
+    await this.store.insert("api_keys", [toRow(revoked, this.now())]);
+    this.keys.set(id, revoked);
+    return true;
+  }
+
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  private async lookupMiss(id: string): Promise<StoredKey | undefined> {
+    const refreshMs = this.options.refreshMs ?? 1_000;
+    const missedAt = this.recentMisses.get(id);
+    if (missedAt !== undefined && this.now() - missedAt < refreshMs) return undefined;
+    if (this.inFlightMisses >= (this.options.maxConcurrentMisses ?? 4)) return undefined;
+    this.inFlightMisses++;
+    try {
+      const rows = await this.store.query<Row>(
+        "SELECT id, secret_sha256, role, name, default_tags, toUnixTimestamp(created_at) AS created_at, revoked, version FROM api_keys FINAL WHERE id = {id:String}",
+        { id },
+      );
+      const row = rows[0];
+      if (!row) {
+        if (this.recentMisses.size > 10_000) this.recentMisses.clear();
+        this.recentMisses.set(id, this.now());
+        return undefined;
+      }
+      const stored = fromRow(row);
+      this.keys.set(id, stored);
+      return stored;
+    } finally {
+      this.inFlightMisses--;
+    }
+  }
+}
+
+function fromRow(row: Row): StoredKey {
+  return {
+    id: row.id,
+    role: row.role,
+    name: row.name,
+    default_tags: parseTags(row.default_tags),
+    created_at: new Date(Number(row.created_at) * 1000).toISOString(),
+    secretSha256: row.secret_sha256,
+    revoked: Number(row.revoked) === 1,
+  };
+}
+
+function toRow(key: StoredKey, nowMs: number): Record<string, unknown> {
+  return {
+    id: key.id,
+    secret_sha256: key.secretSha256,
+    role: key.role,
+    name: key.name,
+    default_tags: JSON.stringify(key.default_tags),
+    created_at: Math.floor(Date.parse(key.created_at) / 1000),
+    revoked: key.revoked ? 1 : 0,
+    // Later writes win in ReplacingMergeTree(version); ms resolution orders create < revoke.
+    version: nowMs,
+  };
+}
+
+function parseTags(text: string): DefaultTags {
+  const parsed = JSON.parse(text || "{}") as Record<string, unknown>;
+  const tags: DefaultTags = {};
+  for (const field of DEFAULT_TAG_FIELDS) if (typeof parsed[field] === "string") tags[field] = parsed[field] as string;
+  return tags;
+}
+
+function publicRecord(key: StoredKey): ApiKeyRecord {
+  return { id: key.id, role: key.role, name: key.name, default_tags: key.default_tags, created_at: key.created_at };
+}

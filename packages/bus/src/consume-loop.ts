@@ -1,0 +1,129 @@
+import { trace } from "@opentelemetry/api";
+import {
+  decodeUsageEvent,
+  SCHEMA_FINGERPRINT_HEADER,
+  USAGE_EVENT_FINGERPRINT,
+  type UsageEvent,
+} from "@tollgate/events";
+import type { Consumer, Kafka, KafkaMessage } from "kafkajs";
+import type { Logger } from "pino";
+import type { DeadLetter } from "./topics";
+
+const tracer = trace.getTracer("tollgate-bus");
+
+export interface ConsumeLoopOptions<T> {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  stage: DeadLetter["stage"];
+  /** Throws on a record that can never be processed (poison): it goes to the dead-letter topic. */
+  decode: (message: KafkaMessage) => T;
+  /** Applies a batch; must be idempotent, since a crash before the commit replays it. */
+  handle: (items: T[]) => Promise<void>;
+  deadLetter: (letters: DeadLetter[]) => Promise<void>;
+  logger: Logger;
+}
+
+export interface ConsumeLoop {
+  consumer: Consumer;
+  /** Throws unless the consumer is in its group and fetching. */
+  ready(): Promise<void>;
+  /** Finishes the batch in hand, commits, leaves the group. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one consume loop every consumer uses. Per fetched batch: decode,
+ * dead-letter the poison, hand the rest to `handle`, and only then commit the
+ * batch's offsets. A crash anywhere before the commit replays the batch;
+ * handlers make the replay a no-op (event_id guards), so each event has its
+ * effect exactly once. A handler error is retried by kafkajs with backoff and
+ * nothing is committed meanwhile.
+ */
+export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promise<ConsumeLoop> {
+  const log = options.logger.child({ component: "consume-loop", group: options.groupId });
+  const consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    retry: { initialRetryTime: 200, retries: 8 },
+  });
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    joined = false;
+    log.error({ err: payload.error, restart: payload.restart }, "consumer crashed");
+  });
+  consumer.on(consumer.events.STOP, () => {
+    joined = false;
+  });
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
+      if (batch.messages.length === 0) return;
+      await tracer.startActiveSpan(`consume ${options.topic}`, async (span) => {
+        try {
+          const items: T[] = [];
+          const poison: DeadLetter[] = [];
+          for (const message of batch.messages) {
+            try {
+              items.push(options.decode(message));
+            } catch (err) {
+              poison.push({
+                stage: options.stage,
+                reason: `undecodable record at ${batch.topic}/${batch.partition}@${message.offset}: ${errorMessage(err)}`,
+                errors: [],
+                payload: message.value ? message.value.toString("base64") : "",
+                key_id: null,
+                received_at_ms: Date.now(),
+              });
+            }
+          }
+          span.setAttribute("messaging.batch.message_count", batch.messages.length);
+          if (poison.length > 0) {
+            log.warn({ count: poison.length, partition: batch.partition }, "poison records sent to the dead-letter topic");
+            await options.deadLetter(poison);
+          }
+          if (items.length > 0) await options.handle(items);
+          if (isStale()) return; // partition moved during a rebalance: the new owner replays.
+          const last = batch.lastOffset();
+          resolveOffset(last);
+          await consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+          ]);
+          await heartbeat();
+        } finally {
+          span.end();
+        }
+      });
+    },
+  });
+
+  return {
+    consumer,
+    async ready() {
+      if (!joined) throw new Error(`consumer ${options.groupId} has not joined its group`);
+    },
+    stop: () => consumer.disconnect(),
+  };
+}
+
+/** Decodes a tollgate.usage.v1 record, refusing one written with another schema. */
+export function decodeUsageRecord(message: KafkaMessage): UsageEvent {
+  const fingerprint = message.headers?.[SCHEMA_FINGERPRINT_HEADER]?.toString();
+  if (fingerprint !== USAGE_EVENT_FINGERPRINT) {
+    throw new Error(`schema fingerprint ${fingerprint ?? "(missing)"} is not the one this consumer reads`);
+  }
+  if (!message.value) throw new Error("record has no value");
+  return decodeUsageEvent(message.value);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,82 @@
+import {
+  encodeUsageEvent,
+  SCHEMA_FINGERPRINT_HEADER,
+  USAGE_EVENT_FINGERPRINT,
+  type UsageEvent,
+} from "@tollgate/events";
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import type { Logger } from "pino";
+import { type DeadLetter, TOPICS, type UsagePublisher, usagePartitionKey } from "./topics";
+
+export function createKafka(options: { clientId: string; brokers: string[]; logger: Logger }): Kafka {
+  const log = options.logger.child({ component: "kafkajs" });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    retry: { initialRetryTime: 100, retries: 5 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(rest, message);
+        else if (level === logLevel.WARN) log.warn(rest, message);
+        else log.debug(rest, message);
+      },
+  });
+}
+
+/**
+ * Publishes Avro-encoded events with acks from all in-sync replicas. `publish`
+ * resolves only after the broker has the records, so ingest acknowledges
+ * nothing that is not on the topic; a send that still fails after kafkajs'
+ * retries rejects, and the caller answers 503 instead of 202.
+ * Not idempotent at the producer (the librdkafka mock broker lacks it): a
+ * retried send may duplicate a record, and consumers dedupe by event_id.
+ */
+export async function createKafkaPublisher(kafka: Kafka): Promise<UsagePublisher & { producer: Producer }> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: 5 });
+  await producer.connect();
+  let connected = true;
+  producer.on(producer.events.DISCONNECT, () => {
+    connected = false;
+  });
+  producer.on(producer.events.CONNECT, () => {
+    connected = true;
+  });
+
+  return {
+    producer,
+    async publish(events: ReadonlyArray<UsageEvent>) {
+      if (events.length === 0) return;
+      await producer.send({
+        topic: TOPICS.usage,
+        acks: -1,
+        messages: events.map((event) => ({
+          key: usagePartitionKey(event),
+          value: encodeUsageEvent(event),
+          headers: { [SCHEMA_FINGERPRINT_HEADER]: USAGE_EVENT_FINGERPRINT },
+          timestamp: String(event.received_at_ms),
+        })),
+      });
+    },
+    async deadLetter(letters: ReadonlyArray<DeadLetter>) {
+      if (letters.length === 0) return;
+      await producer.send({
+        topic: TOPICS.deadLetter,
+        acks: -1,
+        messages: letters.map((letter) => ({
+          key: letter.stage,
+          value: JSON.stringify(letter),
+          headers: { "tollgate-stage": letter.stage, "tollgate-reason": letter.reason.slice(0, 200) },
+        })),
+      });
+    },
+    async ready() {
+      if (!connected) throw new Error("Kafka producer is disconnected");
+    },
+    close: () => producer.disconnect(),
+  };
+}

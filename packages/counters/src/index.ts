@@ -1,0 +1,6 @@
+export * from "./keys";
+export * from "./memory-store";
+export * from "./metrics";
+export * from "./redis-store";
+export * from "./store";
+export * from "./windows";

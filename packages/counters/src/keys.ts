@@ -1,0 +1,35 @@
+/**
+ * The one key builder for Redis. Every key is
+ *   <prefix>:v1:{<tenant>}:<kind>:<parts…>
+ * The {tenant} hash tag keeps one tenant's keys in one cluster slot, so a Lua
+ * script may touch all the counters of an event atomically. Parts are
+ * URI-encoded, so an id containing ':' or '{' can neither collide with
+ * another key nor break the hash tag.
+ */
+export const KEY_VERSION = "v1";
+
+/** Events without an org share this tenant; an org's tenant is "o=<id>", so no org id can name it. */
+export const NO_ORG_TENANT = "_";
+
+export const SCOPE_TYPES = ["org", "team", "project", "user", "agent", "session", "feature", "model"] as const;
+export type ScopeType = (typeof SCOPE_TYPES)[number];
+
+export interface KeyBuilder {
+  readonly prefix: string;
+  tenant(orgId: string | null | undefined): string;
+  counter(tenant: string, scope: ScopeType, scopeId: string, bucket: string): string;
+  seenEvent(tenant: string, eventId: string): string;
+}
+
+const enc = encodeURIComponent;
+
+export function createKeyBuilder(prefix = "tg"): KeyBuilder {
+  if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new Error(`invalid Redis key prefix ${JSON.stringify(prefix)}`);
+  const base = (tenant: string) => `${prefix}:${KEY_VERSION}:{${tenant}}`;
+  return {
+    prefix,
+    tenant: (orgId) => (orgId ? `o=${enc(orgId)}` : NO_ORG_TENANT),
+    counter: (tenant, scope, scopeId, bucket) => `${base(tenant)}:ctr:${scope}:${enc(scopeId)}:${bucket}`,
+    seenEvent: (tenant, eventId) => `${base(tenant)}:seen:${enc(eventId)}`,
+  };
+}

@@ -1,0 +1,84 @@
+import type { UsageEvent } from "@tollgate/events";
+import { type KeyBuilder, SCOPE_TYPES, type ScopeType } from "./keys";
+import { BUCKET_TTL_SECONDS, TOTALS_WINDOWS, type TotalsWindow, utcBucket } from "./windows";
+
+/** What every counter counts; integers only (tokens, micro-USD, requests). */
+export interface Totals {
+  tokens: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_micro_usd: number;
+  requests: number;
+}
+export const TOTAL_FIELDS = ["tokens", "input_tokens", "output_tokens", "cost_micro_usd", "requests"] as const;
+
+export const zeroTotals = (): Totals => ({ tokens: 0, input_tokens: 0, output_tokens: 0, cost_micro_usd: 0, requests: 0 });
+
+export function eventIncrements(event: UsageEvent): Totals {
+  return {
+    tokens: event.total_tokens,
+    input_tokens: event.input_tokens,
+    output_tokens: event.output_tokens,
+    cost_micro_usd: event.cost_micro_usd,
+    requests: 1,
+  };
+}
+
+/** The identities of an event, by scope type; absent optional tags are skipped. */
+export function eventScopes(event: UsageEvent): Array<[ScopeType, string]> {
+  const ids: Record<ScopeType, string | null> = {
+    org: event.org_id,
+    team: event.team_id,
+    project: event.project_id,
+    user: event.user_id,
+    agent: event.agent_id,
+    session: event.session_id,
+    feature: event.feature,
+    model: event.model,
+  };
+  return SCOPE_TYPES.flatMap((scope) => (ids[scope] ? [[scope, ids[scope] as string] as [ScopeType, string]] : []));
+}
+
+export interface CounterTarget {
+  key: string;
+  ttlSeconds: number;
+}
+
+/** Every counter key one event increments (each scope × each window), with its TTL. */
+export function eventCounterTargets(keys: KeyBuilder, event: UsageEvent): CounterTarget[] {
+  const tenant = keys.tenant(event.org_id);
+  return eventScopes(event).flatMap(([scope, id]) =>
+    TOTALS_WINDOWS.map((window) => ({
+      key: keys.counter(tenant, scope, id, utcBucket(window, event.timestamp_ms)),
+      ttlSeconds: BUCKET_TTL_SECONDS[window],
+    })),
+  );
+}
+
+/** The identities a usage query may name, as in GET /v1/usage. */
+export type IdentityQuery = Partial<Record<ScopeType, string>>;
+export type UsageTotals = Partial<Record<ScopeType, Record<TotalsWindow, Totals>>>;
+
+export interface TotalsRead {
+  scope: ScopeType;
+  window: TotalsWindow;
+  key: string;
+}
+
+export function totalsReads(keys: KeyBuilder, query: IdentityQuery, nowMs: number): TotalsRead[] {
+  const tenant = keys.tenant(query.org);
+  return SCOPE_TYPES.flatMap((scope) => {
+    const id = query[scope];
+    if (!id) return [];
+    return TOTALS_WINDOWS.map((window) => ({ scope, window, key: keys.counter(tenant, scope, id, utcBucket(window, nowMs)) }));
+  });
+}
+
+export function assembleTotals(reads: TotalsRead[], values: Totals[]): UsageTotals {
+  const out: UsageTotals = {};
+  reads.forEach((read, i) => {
+    const perWindow = (out[read.scope] ??= { day: zeroTotals(), month: zeroTotals() });
+    perWindow[read.window] = values[i] ?? zeroTotals();
+  });
+  return out;
+}

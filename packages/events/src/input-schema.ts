@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+/**
+ * What agents may send at POST /v1/events, before normalisation. Lenient in
+ * shape (synonyms, OpenAI's nested usage details, nulls for absent optionals,
+ * unknown fields ignored), strict in values (integers, lengths, formats).
+ */
+export const MAX_TOKENS_PER_EVENT = 1_000_000_000;
+export const MAX_TAG_LENGTH = 256;
+
+const tag = z
+  .string({ error: "must be a string" })
+  .trim()
+  .min(1, { error: "must not be empty" })
+  .max(MAX_TAG_LENGTH, { error: `must be at most ${MAX_TAG_LENGTH} characters` });
+
+const tokens = z
+  .int({ error: "must be an integer number of tokens" })
+  .min(0, { error: "must be ≥ 0" })
+  .max(MAX_TOKENS_PER_EVENT, { error: `must be ≤ ${MAX_TOKENS_PER_EVENT}` });
+
+export const usageInputSchema = z.object(
+  {
+    input_tokens: tokens.nullish(),
+    prompt_tokens: tokens.nullish(),
+    output_tokens: tokens.nullish(),
+    completion_tokens: tokens.nullish(),
+    total_tokens: tokens.nullish(),
+    cached_tokens: tokens.nullish(),
+    cached_input_tokens: tokens.nullish(),
+    cache_read_input_tokens: tokens.nullish(),
+    cache_creation_tokens: tokens.nullish(),
+    cache_creation_input_tokens: tokens.nullish(),
+    reasoning_tokens: tokens.nullish(),
+    // OpenAI's usage object, pasted as is.
+    prompt_tokens_details: z.object({ cached_tokens: tokens.nullish() }).nullish(),
+    completion_tokens_details: z.object({ reasoning_tokens: tokens.nullish() }).nullish(),
+  },
+  { error: "must be an object of token counts" },
+);
+
+export const usageEventInputSchema = z.object(
+  {
+    event_id: tag.nullish(),
+    timestamp: z
+      .union([z.iso.datetime({ offset: true }), z.int().min(0)], {
+        error: "must be an ISO 8601 date-time with a zone (e.g. 2026-02-18T10:00:00Z) or epoch milliseconds",
+      })
+      .nullish(),
+    trace_id: tag.nullish(),
+    span_id: tag.nullish(),
+    org_id: tag.nullish(),
+    team_id: tag.nullish(),
+    project_id: tag.nullish(),
+    user_id: tag.nullish(),
+    agent_id: tag.nullish(),
+    session_id: tag.nullish(),
+    feature: tag.nullish(),
+    task_type: tag.nullish(),
+    provider: tag.nullish(),
+    model: tag,
+    usage: usageInputSchema,
+    cost_usd: z
+      .union([z.number().min(0), z.string().regex(/^\s*\d+(\.\d+)?\s*$/)], {
+        error: "must be a non-negative decimal number of USD",
+      })
+      .nullish(),
+    reservation_id: tag.nullish(),
+    status: z.enum(["ok", "error"], { error: 'must be "ok" or "error"' }).nullish(),
+  },
+  { error: "must be a JSON object" },
+);
+
+export type UsageEventInput = z.infer<typeof usageEventInputSchema>;
+export type UsageInput = z.infer<typeof usageInputSchema>;

@@ -1,0 +1,205 @@
+import { deriveEventId } from "./event-id";
+import { type FieldError, fromZodIssues } from "./field-errors";
+import { type UsageEventInput, type UsageInput, usageEventInputSchema } from "./input-schema";
+import { usdToMicro } from "./usd";
+import type { CostSource, DefaultTags, EventSource, UsageEvent } from "./usage-event";
+
+/** Token counts in the internal convention (see usage-event.ts). */
+export interface TokenCounts {
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cache_creation_input_tokens: number;
+  reasoning_tokens: number;
+}
+
+/** Prices an event when it did not report its cost; null means the model is unknown. */
+export type PriceFn = (model: string, provider: string | null, tokens: TokenCounts) => number | null;
+
+export interface NormalizeContext {
+  nowMs: number;
+  source: EventSource;
+  /** Default tags of the reporting API key: fill what the event leaves out. */
+  defaults?: DefaultTags;
+  keyId?: string | null;
+  price?: PriceFn;
+}
+
+export type NormalizeResult = { ok: true; event: UsageEvent } | { ok: false; errors: FieldError[] };
+
+/** Events further in the future than this are clock bugs, not usage. */
+export const MAX_FUTURE_SKEW_MS = 60 * 60 * 1000;
+
+const REQUIRED_TAGS = ["project_id", "user_id", "agent_id"] as const;
+
+export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
+  const parsed = usageEventInputSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, errors: fromZodIssues(parsed.error.issues) };
+  const input = parsed.data;
+  const errors: FieldError[] = [];
+
+  const tags = resolveTags(input, ctx.defaults ?? {}, errors);
+  const counts = resolveTokens(input.usage, errors);
+  const timestampMs = resolveTimestamp(input.timestamp, ctx.nowMs, errors);
+  const reportedMicro = resolveReportedCost(input.cost_usd, errors);
+  if (errors.length > 0 || !tags || !counts || timestampMs === null) return { ok: false, errors };
+
+  const provider = input.provider ?? null;
+  const { cost_micro_usd, cost_source } = resolveCost(reportedMicro, input.model, provider, counts, ctx.price);
+
+  return {
+    ok: true,
+    event: {
+      event_id: deriveEventId(input.event_id ?? undefined, input.trace_id ?? undefined, input.span_id ?? undefined),
+      timestamp_ms: timestampMs,
+      received_at_ms: ctx.nowMs,
+      trace_id: input.trace_id ?? null,
+      span_id: input.span_id ?? null,
+      ...tags,
+      provider,
+      model: input.model,
+      ...counts,
+      total_tokens: counts.input_tokens + counts.output_tokens,
+      cost_micro_usd,
+      cost_source,
+      reservation_id: input.reservation_id ?? null,
+      status: input.status ?? "ok",
+      source: ctx.source,
+      key_id: ctx.keyId ?? null,
+    },
+  };
+}
+
+type Tags = Pick<
+  UsageEvent,
+  "org_id" | "team_id" | "project_id" | "user_id" | "agent_id" | "session_id" | "feature" | "task_type"
+>;
+
+function resolveTags(input: UsageEventInput, defaults: DefaultTags, errors: FieldError[]): Tags | null {
+  // Explicit tags win over the key's defaults.
+  const pick = (field: keyof DefaultTags) => input[field] ?? defaults[field] ?? null;
+  const missing = REQUIRED_TAGS.filter((field) => pick(field) === null);
+  for (const field of missing) {
+    errors.push({ path: field, message: `is required (absent from the event and not a default tag of the API key)` });
+  }
+  if (missing.length > 0) return null;
+  return {
+    org_id: pick("org_id"),
+    team_id: pick("team_id"),
+    project_id: pick("project_id") as string,
+    user_id: pick("user_id") as string,
+    agent_id: pick("agent_id") as string,
+    session_id: pick("session_id"),
+    feature: pick("feature"),
+    task_type: pick("task_type"),
+  };
+}
+
+/** Takes the one value among synonyms, reporting a conflict when they disagree. */
+function oneOf(usage: UsageInput, names: ReadonlyArray<string>, errors: FieldError[]): number | undefined {
+  let chosen: { name: string; value: number } | undefined;
+  for (const name of names) {
+    const value = readPath(usage, name);
+    if (value === undefined) continue;
+    if (chosen && chosen.value !== value) {
+      errors.push({
+        path: `usage.${name}`,
+        message: `is ${value} but usage.${chosen.name} is ${chosen.value}; synonyms must agree`,
+      });
+      continue;
+    }
+    chosen ??= { name, value };
+  }
+  return chosen?.value;
+}
+
+function readPath(usage: UsageInput, dotted: string): number | undefined {
+  let node: unknown = usage;
+  for (const key of dotted.split(".")) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return typeof node === "number" ? node : undefined;
+}
+
+function resolveTokens(usage: UsageInput, errors: FieldError[]): TokenCounts | null {
+  const before = errors.length;
+  const input = oneOf(usage, ["input_tokens", "prompt_tokens"], errors);
+  const output = oneOf(usage, ["output_tokens", "completion_tokens"], errors);
+  const cached = oneOf(
+    usage,
+    ["cached_tokens", "cached_input_tokens", "cache_read_input_tokens", "prompt_tokens_details.cached_tokens"],
+    errors,
+  );
+  const creation = oneOf(usage, ["cache_creation_tokens", "cache_creation_input_tokens"], errors);
+  const reasoning = oneOf(usage, ["reasoning_tokens", "completion_tokens_details.reasoning_tokens"], errors);
+  const total = usage.total_tokens ?? undefined;
+
+  if (input === undefined && output === undefined) {
+    errors.push({
+      path: "usage",
+      message: "needs input_tokens (or prompt_tokens) and/or output_tokens (or completion_tokens)",
+    });
+    return null;
+  }
+  const counts: TokenCounts = {
+    input_tokens: input ?? 0,
+    output_tokens: output ?? 0,
+    cached_input_tokens: cached ?? 0,
+    cache_creation_input_tokens: creation ?? 0,
+    reasoning_tokens: reasoning ?? 0,
+  };
+  if (counts.cached_input_tokens + counts.cache_creation_input_tokens > counts.input_tokens) {
+    errors.push({
+      path: "usage.cached_tokens",
+      message: `cache read (${counts.cached_input_tokens}) + cache creation (${counts.cache_creation_input_tokens}) tokens exceed input tokens (${counts.input_tokens}); they are counted as part of the input`,
+    });
+  }
+  if (counts.reasoning_tokens > counts.output_tokens) {
+    errors.push({
+      path: "usage.reasoning_tokens",
+      message: `(${counts.reasoning_tokens}) exceed output tokens (${counts.output_tokens}); reasoning is counted as part of the output`,
+    });
+  }
+  if (total !== undefined && total !== counts.input_tokens + counts.output_tokens) {
+    errors.push({
+      path: "usage.total_tokens",
+      message: `is ${total} but input + output is ${counts.input_tokens + counts.output_tokens}`,
+    });
+  }
+  return errors.length === before ? counts : null;
+}
+
+function resolveTimestamp(value: string | number | null | undefined, nowMs: number, errors: FieldError[]): number | null {
+  if (value === null || value === undefined) return nowMs;
+  const ms = typeof value === "number" ? value : Date.parse(value);
+  if (!Number.isSafeInteger(ms)) {
+    errors.push({ path: "timestamp", message: "is not a valid date-time" });
+    return null;
+  }
+  if (ms > nowMs + MAX_FUTURE_SKEW_MS) {
+    errors.push({ path: "timestamp", message: "is more than one hour in the future" });
+    return null;
+  }
+  return ms;
+}
+
+function resolveReportedCost(value: number | string | null | undefined, errors: FieldError[]): number | null {
+  if (value === null || value === undefined) return null;
+  const micro = usdToMicro(value);
+  if (micro === null) errors.push({ path: "cost_usd", message: "is not a representable amount of USD" });
+  return micro;
+}
+
+function resolveCost(
+  reportedMicro: number | null,
+  model: string,
+  provider: string | null,
+  counts: TokenCounts,
+  price: PriceFn | undefined,
+): { cost_micro_usd: number; cost_source: CostSource } {
+  if (reportedMicro !== null) return { cost_micro_usd: reportedMicro, cost_source: "reported" };
+  const priced = price?.(model, provider, counts) ?? null;
+  // Unknown is recorded as such (cost_source) so no report mistakes it for free.
+  return priced === null ? { cost_micro_usd: 0, cost_source: "unknown" } : { cost_micro_usd: priced, cost_source: "priced" };
+}

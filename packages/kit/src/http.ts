@@ -1,0 +1,121 @@
+import type { Server } from "node:http";
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
+import type { Logger } from "pino";
+
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
+
+export interface HttpAppOptions {
+  logger: Logger;
+  /** Whether the service is shutting down: /readyz fails from then on. */
+  isShuttingDown: () => boolean;
+  readiness: ReadonlyArray<ReadinessCheck>;
+  metricsHandler?: RequestHandler;
+  readinessTimeoutMs?: number;
+}
+
+/**
+ * An express app with the routes every service has: /livez (the process
+ * answers), /readyz (each dependency answers within a short timeout; fails
+ * once shutdown has begun), /metrics. Service routes are mounted by the
+ * caller; `finishHttpApp` adds the not-found and error handlers last.
+ */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  const timeoutMs = options.readinessTimeoutMs ?? 1_000;
+
+  app.get("/livez", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    if (options.isShuttingDown()) {
+      res.status(503).json({ status: "shutting_down" });
+      return;
+    }
+    const results = await Promise.all(
+      options.readiness.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check(), timeoutMs, `${name} did not answer within ${timeoutMs} ms`);
+          return { name, ok: true as const };
+        } catch (err) {
+          return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+    const ready = results.every((r) => r.ok);
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks: results });
+  });
+  if (options.metricsHandler) app.get("/metrics", options.metricsHandler);
+  return app;
+}
+
+/** Adds the 404 and error handlers: client mistakes get 4xx with a clear message, never a 5xx. */
+export function finishHttpApp(app: Express, logger: Logger): void {
+  app.use((req, res) => {
+    res.status(404).json({ error: "not_found", message: `no route for ${req.method} ${req.path}` });
+  });
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const clientError = toClientError(err);
+    if (clientError) {
+      res.status(clientError.status).json({ error: clientError.code, message: clientError.message });
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.path }, "unhandled error");
+    if (!res.headersSent) res.status(500).json({ error: "internal", message: "internal error" });
+  };
+  app.use(onError);
+}
+
+/** Maps body-parser errors (raised before any route runs) to the right 4xx. */
+function toClientError(err: unknown): { status: number; code: string; message: string } | null {
+  if (typeof err !== "object" || err === null) return null;
+  const e = err as { type?: string; status?: number; limit?: number; message?: string };
+  switch (e.type) {
+    case "entity.too.large":
+      return { status: 413, code: "payload_too_large", message: `request body exceeds the limit of ${e.limit} bytes` };
+    case "entity.parse.failed":
+      return { status: 400, code: "invalid_json", message: `request body is not valid JSON: ${e.message}` };
+    case "encoding.unsupported":
+      return { status: 415, code: "unsupported_encoding", message: e.message ?? "unsupported content encoding" };
+    case "charset.unsupported":
+      return { status: 415, code: "unsupported_charset", message: e.message ?? "unsupported charset" };
+    case "request.aborted":
+      return { status: 400, code: "request_aborted", message: "request aborted by the client" };
+    case "request.size.invalid":
+    case "stream.encoding.set":
+      return { status: 400, code: "invalid_body", message: e.message ?? "invalid request body" };
+    default:
+      if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+        return { status: e.status, code: "bad_request", message: e.message ?? "bad request" };
+      }
+      return null;
+  }
+}
+
+export function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once("listening", () => resolve(server));
+    server.once("error", reject);
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Idle keep-alive sockets would hold close() open until they time out.
+    server.closeIdleConnections();
+  });
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

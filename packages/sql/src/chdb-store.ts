@@ -1,0 +1,49 @@
+import { mkdirSync } from "node:fs";
+import { Session } from "chdb";
+import { bindSql, quoteIdentifier, type SqlParams } from "./bind";
+import type { SqlStore } from "./store";
+
+/**
+ * chDB: the ClickHouse engine in-process, data on disk under `path`. One data
+ * directory per process (a libchdb rule), so embedded mode opens exactly one.
+ */
+export async function openChdbStore(options: { path: string; database: string }): Promise<SqlStore> {
+  const database = quoteIdentifier(options.database);
+  mkdirSync(options.path, { recursive: true });
+  const session = new Session(options.path);
+  await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${database}`);
+  // USE is per session and persists, so unqualified table names resolve here.
+  await session.queryAsync(`USE ${database}`);
+
+  const run = async (sql: string, format?: string) => {
+    return session.queryAsync(sql, format ? { format } : {});
+  };
+
+  return {
+    engine: "chdb",
+    database,
+    async command(sql: string, params?: SqlParams) {
+      await run(bindSql(sql, params));
+    },
+    async query<T>(sql: string, params?: SqlParams) {
+      const text = (await run(bindSql(sql, params), "JSONEachRow")).text();
+      const rows: T[] = [];
+      for (const line of text.split("\n")) if (line.length > 0) rows.push(JSON.parse(line) as T);
+      return rows;
+    },
+    async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
+      if (rows.length === 0) return;
+      await session.insert({ table: `${database}.${quoteIdentifier(table)}`, values: rows });
+    },
+    async version() {
+      const text = (await run("SELECT version() AS v", "JSONEachRow")).text();
+      return (JSON.parse(text.trim()) as { v: string }).v;
+    },
+    async ping() {
+      await run("SELECT 1");
+    },
+    async close() {
+      session.close();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { bindSql, quoteIdentifier, type SqlParams } from "./bind";
+import type { SqlStore } from "./store";
+
+export interface ServerStoreOptions {
+  url: string;
+  database: string;
+  username?: string;
+  password?: string;
+  requestTimeoutMs?: number;
+}
+
+/** A ClickHouse server over HTTP (@clickhouse/client). Creates its database if missing. */
+export async function openServerStore(options: ServerStoreOptions): Promise<SqlStore> {
+  const database = quoteIdentifier(options.database);
+  const common = {
+    url: options.url,
+    username: options.username ?? "default",
+    password: options.password ?? "",
+    request_timeout: options.requestTimeoutMs ?? 30_000,
+    clickhouse_settings: {
+      // 18.16 quotes 64-bit integers in JSON by default; rows should carry numbers.
+      output_format_json_quote_64bit_integers: 0,
+    },
+  } as const;
+  // The database must exist before a client may name it as its default.
+  const bootstrap = createClient(common);
+  try {
+    await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  } finally {
+    await bootstrap.close();
+  }
+  const client: ClickHouseClient = createClient({ ...common, database });
+
+  return {
+    engine: "server",
+    database,
+    async command(sql: string, params?: SqlParams) {
+      await client.command({ query: bindSql(sql, params) });
+    },
+    async query<T>(sql: string, params?: SqlParams) {
+      const result = await client.query({ query: bindSql(sql, params), format: "JSONEachRow" });
+      return (await result.json()) as T[];
+    },
+    async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
+      if (rows.length === 0) return;
+      await client.insert({ table: quoteIdentifier(table), values: rows as Record<string, unknown>[], format: "JSONEachRow" });
+    },
+    async version() {
+      const rows = (await (await client.query({ query: "SELECT version() AS v", format: "JSONEachRow" })).json()) as Array<{
+        v: string;
+      }>;
+      return rows[0]?.v ?? "0";
+    },
+    async ping() {
+      const result = await client.ping();
+      if (!result.success) throw result.error;
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,82 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sampleUsageEvent } from "@tollgate/events";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openChdbStore } from "./chdb-store";
+import { loadMigrations, migrate } from "./migrate";
+import { openServerStore } from "./server-store";
+import type { SqlStore } from "./store";
+import { insertUsageEvents, usageEventsSince } from "./tables/usage-events";
+
+const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-chdb-it-"));
+
+// The same tests on both engines: the ClickHouse server of these machines
+// (18.16, over HTTP) and chDB (a current engine, in-process).
+const engines: Array<[string, () => Promise<SqlStore>]> = [
+  [
+    "ClickHouse server",
+    () => openServerStore({ url: process.env.CLICKHOUSE_URL as string, database: `tg_it_${randomBytes(4).toString("hex")}` }),
+  ],
+  ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_it_${randomBytes(4).toString("hex")}` })],
+];
+
+afterAll(() => rmSync(chdbDir, { recursive: true, force: true }));
+
+describe.each(engines)("%s", (_name, open) => {
+  let store: SqlStore;
+  beforeAll(async () => {
+    store = await open();
+  });
+  afterAll(async () => {
+    await store.command(`DROP DATABASE IF EXISTS ${store.database}`);
+    await store.close();
+  });
+
+  it("applies the migrations from empty, then again as a no-op", async () => {
+    const all = loadMigrations().map((m) => m.name);
+    expect(await migrate(store)).toEqual({ applied: all, skipped: [] });
+    expect(await migrate(store)).toEqual({ applied: [], skipped: all });
+    const tables = (await store.query<{ name: string }>("SELECT name FROM system.tables WHERE database = currentDatabase()")).map(
+      (r) => r.name,
+    );
+    expect(tables).toEqual(expect.arrayContaining(["usage_events", "dead_letters", "api_keys", "schema_migrations"]));
+  });
+
+  it("stores events exactly, collapses duplicates by event_id, and pages them back", async () => {
+    const ts = Date.parse("2026-11-22T10:00:00.123Z");
+    const events = Array.from({ length: 7 }, (_, i) =>
+      sampleUsageEvent({ event_id: `e${i}`, timestamp_ms: ts + i, user_id: `u${i % 3}`, cost_micro_usd: 9_007_199_254_740 + i }),
+    );
+    await insertUsageEvents(store, events);
+    await insertUsageEvents(store, events.slice(0, 3)); // a replayed batch
+    const [count] = await store.query<{ n: number; cost: number }>(
+      "SELECT count() AS n, sum(cost_micro_usd) AS cost FROM usage_events FINAL",
+    );
+    expect(Number(count?.n)).toBe(7);
+    expect(Number(count?.cost)).toBe(7 * 9_007_199_254_740 + 21);
+
+    const pages: string[][] = [];
+    for await (const page of usageEventsSince(store, ts - 1000, 3)) pages.push(page.map((e) => e.event_id));
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+    expect(pages.flat().sort()).toEqual(events.map((e) => e.event_id).sort());
+    const [back] = await collect(usageEventsSince(store, ts - 1000, 100));
+    expect(back?.find((e) => e.event_id === "e4")).toEqual(events[4]);
+  });
+
+  it("binds hostile strings as data", async () => {
+    const hostile = ["'; DROP TABLE usage_events; --", "back\\slash", "quote'", "\\'", "new\nline", "nul\0byte", "ünïcødé 🚀"];
+    for (const value of hostile) {
+      const rows = await store.query<{ v: string }>("SELECT {v:String} AS v", { v: value });
+      expect(rows[0]?.v).toBe(value);
+    }
+    expect((await store.query("SELECT count() AS n FROM usage_events")).length).toBe(1);
+  });
+});
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}

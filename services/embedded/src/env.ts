@@ -1,0 +1,18 @@
+import { envLogLevel, envPort } from "@tollgate/kit";
+import { z } from "zod";
+
+export const embeddedEnvSchema = z.object({
+  /** Where chDB keeps the analytics store (and the generated admin key). */
+  TOLLGATE_DATA_DIR: z.string().min(1).default(".tollgate/data"),
+  /** Embedded mode is a local tool: loopback unless told otherwise. */
+  TOLLGATE_HOST: z.string().default("127.0.0.1"),
+  INGEST_PORT: envPort(4318),
+  ENFORCEMENT_PORT: envPort(8080),
+  /** Optional here: without it a key is generated once and kept in the data dir. */
+  TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
+  TOLLGATE_PRICES_FILE: z.string().optional(),
+  INGEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  LOG_LEVEL: envLogLevel,
+});
+export type EmbeddedEnv = z.infer<typeof embeddedEnvSchema>;

@@ -1,0 +1,121 @@
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { createAggregatorHandler } from "@tollgate/aggregator";
+import { KeyStore } from "@tollgate/auth";
+import { createEmbeddedBus } from "@tollgate/bus";
+import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
+import { createEnforcementRouter } from "@tollgate/enforcement";
+import { createIngestRouter } from "@tollgate/ingest";
+import {
+  closeServer,
+  createHttpApp,
+  createLifecycle,
+  createLogger,
+  finishHttpApp,
+  listen,
+  parseEnv,
+  type Telemetry,
+} from "@tollgate/kit";
+import { loadPriceTable } from "@tollgate/pricing";
+import { createSinkHandler } from "@tollgate/sink";
+import { insertDeadLetters, migrate, openChdbStore, type SqlStore, usageEventsSince } from "@tollgate/sql";
+import { resolveAdminKey } from "./admin-key";
+import { embeddedEnvSchema } from "./env";
+
+/**
+ * Embedded mode: the four services' routes and work in one process, with no
+ * external service. Same routers and handlers as distributed mode; only the
+ * dependencies differ: chDB for ClickHouse, memory for Redis, an in-process
+ * bus for Kafka that acknowledges once chDB has the events.
+ */
+export async function main(telemetry: Telemetry): Promise<void> {
+  const env = parseEnv(embeddedEnvSchema);
+  const logger = createLogger("embedded", env.LOG_LEVEL);
+  const lifecycle = createLifecycle(logger);
+  lifecycle.handleSignals();
+
+  const dataDir = resolve(env.TOLLGATE_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const admin = resolveAdminKey(dataDir, env.TOLLGATE_ADMIN_KEY);
+  const prices = loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {});
+
+  const store = await openChdbStore({ path: resolve(dataDir, "chdb"), database: "tollgate" });
+  const migrated = await migrate(store);
+  logger.info(migrated, "chDB migrations");
+
+  const counters = createMemoryCounterStore(createKeyBuilder("tg"));
+  const rebuilt = await rebuildCounters(store, counters);
+  logger.info({ events: rebuilt }, "counters rebuilt from chDB");
+  const sweeper = setInterval(() => counters.sweep(), 60_000);
+  sweeper.unref();
+
+  const keys = new KeyStore(store, admin.key);
+  await keys.start();
+  const bus = createEmbeddedBus({
+    durable: createSinkHandler(store),
+    after: [createAggregatorHandler(counters)],
+    deadLetter: (letters) => insertDeadLetters(store, letters),
+  });
+
+  const httpApp = () =>
+    createHttpApp({
+      logger,
+      isShuttingDown: () => lifecycle.shuttingDown,
+      readiness: [{ name: "chdb", check: () => store.ping() }],
+      metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
+    });
+  const ingestApp = httpApp();
+  ingestApp.use(
+    createIngestRouter({
+      publisher: bus,
+      keys,
+      prices,
+      logger,
+      bodyLimitBytes: env.INGEST_BODY_LIMIT_BYTES,
+      maxBatch: env.INGEST_MAX_BATCH,
+    }),
+  );
+  finishHttpApp(ingestApp, logger);
+  const enforcementApp = httpApp();
+  enforcementApp.use(createEnforcementRouter({ counters, keys }));
+  finishHttpApp(enforcementApp, logger);
+
+  const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
+  const enforcementServer = await listen(enforcementApp, env.ENFORCEMENT_PORT, env.TOLLGATE_HOST);
+
+  // Stated order: not ready → HTTP closed (in-flight publishes finish) → bus
+  // drained → chDB closed → telemetry.
+  lifecycle.onShutdown("http", async () => {
+    await Promise.all([closeServer(ingestServer), closeServer(enforcementServer)]);
+  });
+  lifecycle.onShutdown("bus", () => bus.close());
+  lifecycle.onShutdown("keys", () => keys.stop());
+  lifecycle.onShutdown("chdb", () => store.close());
+  lifecycle.onShutdown("telemetry", () => telemetry.shutdown());
+
+  const host = env.TOLLGATE_HOST === "0.0.0.0" ? "127.0.0.1" : env.TOLLGATE_HOST;
+  const port = (server: typeof ingestServer) => (server.address() as { port: number }).port;
+  // The banner goes to stdout on purpose, apart from the JSON logs (which never carry secrets).
+  process.stdout.write(
+    [
+      "",
+      "Tollgate is running (embedded mode)",
+      `  ingest       http://${host}:${port(ingestServer)}   POST /v1/events`,
+      `  enforcement  http://${host}:${port(enforcementServer)}   GET /v1/usage, /v1/keys`,
+      `  data         ${dataDir}`,
+      `  admin key    ${admin.key}   (${admin.origin})`,
+      "",
+    ].join("\n") + "\n",
+  );
+}
+
+async function rebuildCounters(store: SqlStore, counters: CounterStore): Promise<number> {
+  const now = new Date();
+  // The widest running window is the UTC month: everything since it began.
+  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  let count = 0;
+  for await (const page of usageEventsSince(store, monthStart)) {
+    for (const event of page) if (await counters.apply(event)) count++;
+  }
+  return count;
+}

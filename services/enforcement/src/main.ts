@@ -1,0 +1,66 @@
+import { KeyStore } from "@tollgate/auth";
+import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import {
+  closeServer,
+  createHttpApp,
+  createLifecycle,
+  createLogger,
+  finishHttpApp,
+  listen,
+  parseEnv,
+  type Telemetry,
+} from "@tollgate/kit";
+import { openServerStore } from "@tollgate/sql";
+import { Redis } from "ioredis";
+import { enforcementEnvSchema } from "./env";
+import { createEnforcementRouter } from "./service";
+
+/** Distributed mode: enforcement reads the Redis counters the aggregator writes. */
+export async function main(telemetry: Telemetry): Promise<void> {
+  const env = parseEnv(enforcementEnvSchema);
+  const logger = createLogger("enforcement", env.LOG_LEVEL);
+  const lifecycle = createLifecycle(logger);
+  lifecycle.handleSignals();
+
+  // No offline queue and a short command timeout: with Redis down a request
+  // fails fast instead of waiting in a queue (the failure policy of decisions
+  // arrives with the budget engine).
+  const redis = new Redis(env.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: env.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: 1_000,
+  });
+  redis.on("error", (err) => logger.warn({ err: err.message }, "redis error"));
+  const counters = createRedisCounterStore(redis, createKeyBuilder(env.REDIS_KEY_PREFIX));
+  const store = await openServerStore({
+    url: env.CLICKHOUSE_URL,
+    database: env.CLICKHOUSE_DATABASE,
+    username: env.CLICKHOUSE_USER,
+    password: env.CLICKHOUSE_PASSWORD,
+  });
+  const keys = new KeyStore(store, env.TOLLGATE_ADMIN_KEY);
+  await keys.start();
+
+  const app = createHttpApp({
+    logger,
+    isShuttingDown: () => lifecycle.shuttingDown,
+    readiness: [
+      { name: "redis", check: () => counters.ping() },
+      { name: "clickhouse", check: () => store.ping() },
+    ],
+    metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
+  });
+  app.use(createEnforcementRouter({ counters, keys }));
+  finishHttpApp(app, logger);
+  const server = await listen(app, env.ENFORCEMENT_PORT, env.ENFORCEMENT_HOST);
+  logger.info({ port: env.ENFORCEMENT_PORT }, "enforcement listening");
+
+  lifecycle.onShutdown("http", () => closeServer(server));
+  lifecycle.onShutdown("keys", () => keys.stop());
+  lifecycle.onShutdown("redis", async () => {
+    await redis.quit();
+  });
+  lifecycle.onShutdown("clickhouse", () => store.close());
+  lifecycle.onShutdown("telemetry", () => telemetry.shutdown());
+}

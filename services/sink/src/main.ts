@@ -1,0 +1,29 @@
+import { CONSUMER_GROUPS, runConsumerService } from "@tollgate/bus";
+import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
+import { openServerStore } from "@tollgate/sql";
+import { sinkEnvSchema } from "./env";
+import { createSinkHandler } from "./service";
+
+/** Distributed mode: consume tollgate.usage.v1 into ClickHouse. */
+export async function main(telemetry: Telemetry): Promise<void> {
+  const env = parseEnv(sinkEnvSchema);
+  const logger = createLogger("sink", env.LOG_LEVEL);
+  const store = await openServerStore({
+    url: env.CLICKHOUSE_URL,
+    database: env.CLICKHOUSE_DATABASE,
+    username: env.CLICKHOUSE_USER,
+    password: env.CLICKHOUSE_PASSWORD,
+  });
+  await runConsumerService({
+    name: "sink",
+    groupId: CONSUMER_GROUPS.sink,
+    brokers: env.KAFKA_BROKERS,
+    port: env.SINK_PORT,
+    host: env.SINK_HOST,
+    handle: createSinkHandler(store),
+    logger,
+    telemetry,
+    readiness: [{ name: "clickhouse", check: () => store.ping() }],
+    closeStores: () => store.close(),
+  });
+}

@@ -1,0 +1,84 @@
+import { TOPICS } from "@tollgate/bus";
+import type { SqlStore } from "@tollgate/sql";
+import { Kafka, logLevel } from "kafkajs";
+import { afterAll, beforeAll, describe } from "vitest";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
+import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
+import { skeletonScenario } from "./skeleton-scenario";
+
+/**
+ * Distributed mode on the real engines: the four services as their own
+ * processes, on a private Kafka-protocol broker, the shared Redis (own key
+ * prefix) and the ClickHouse server (own database).
+ */
+describe("walking skeleton, distributed mode", () => {
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  const ports = { ingest: 0, enforcement: 0, aggregator: 0, sink: 0 };
+  let broker: PrivateBroker;
+  let store: SqlStore;
+  const services: RunningProcess[] = [];
+  const deadLetters: Array<{ reason: string; payload: string }> = [];
+  let dlqConsumer: ReturnType<Kafka["consumer"]> | undefined;
+
+  beforeAll(async () => {
+    const engines = engineEnv();
+    broker = await startPrivateBroker();
+    store = await freshClickHouseDatabase();
+    const base = {
+      KAFKA_BROKERS: broker.brokers,
+      REDIS_URL: engines.redisUrl,
+      REDIS_KEY_PREFIX: runId("e2e"),
+      CLICKHOUSE_URL: engines.clickhouseUrl,
+      CLICKHOUSE_DATABASE: store.database,
+      TOLLGATE_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    };
+    const start = (name: keyof typeof ports, portVar: string) => {
+      const proc = startTs(`services/${name}/src/index.ts`, { ...base, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1", LOG_LEVEL: "info" }, name);
+      services.push(proc);
+      return proc;
+    };
+    const started = [
+      ["ingest", "INGEST_PORT"],
+      ["enforcement", "ENFORCEMENT_PORT"],
+      ["aggregator", "AGGREGATOR_PORT"],
+      ["sink", "SINK_PORT"],
+    ] as const;
+    const procs = started.map(([name, portVar]) => start(name, portVar));
+    await Promise.all(
+      procs.map(async (proc, i) => {
+        const match = await proc.waitForOutput(/"port":(\d+)/, 60_000);
+        ports[started[i]?.[0] as keyof typeof ports] = Number(match[1]);
+      }),
+    );
+    await Promise.all(Object.values(ports).map((port) => waitReady(`http://127.0.0.1:${port}`)));
+
+    const kafka = new Kafka({ clientId: "e2e-dlq-reader", brokers: [broker.brokers], logLevel: logLevel.NOTHING });
+    dlqConsumer = kafka.consumer({ groupId: runId("e2e-dlq") });
+    await dlqConsumer.connect();
+    await dlqConsumer.subscribe({ topic: TOPICS.deadLetter, fromBeginning: true });
+    await dlqConsumer.run({
+      eachMessage: async ({ message }) => {
+        deadLetters.push(JSON.parse(message.value?.toString() ?? "{}"));
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await dlqConsumer?.disconnect();
+    await Promise.all(services.map((s) => s.stop()));
+    await broker?.stop();
+    if (store) await dropDatabase(store);
+  });
+
+  skeletonScenario(() => ({
+    ingestUrl: `http://127.0.0.1:${ports.ingest}`,
+    enforcementUrl: `http://127.0.0.1:${ports.enforcement}`,
+    adminKey,
+    rowsFor: (eventId) =>
+      store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
+    deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
+    settle: (probe, what) => eventually(probe, what, 30_000),
+  }));
+});

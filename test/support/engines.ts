@@ -1,0 +1,33 @@
+import { randomBytes } from "node:crypto";
+import { migrate, openServerStore, type SqlStore } from "@tollgate/sql";
+
+/** A short random id that isolates one test's keys, database and tenants from every other. */
+export function runId(prefix = "t"): string {
+  return `${prefix}${randomBytes(5).toString("hex")}`;
+}
+
+export function engineEnv() {
+  const need = (name: string) => {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is not set (see test/support/require-engines.ts)`);
+    return value;
+  };
+  return {
+    redisUrl: need("REDIS_URL"),
+    clickhouseUrl: need("CLICKHOUSE_URL"),
+    kafkaBrokers: need("KAFKA_BROKERS"),
+    mockBrokerBin: need("TOLLGATE_MOCK_BROKER_BIN"),
+  };
+}
+
+/** A fresh, migrated database on the ClickHouse server; drop it with `dropDatabase`. */
+export async function freshClickHouseDatabase(name = runId("tg_test_")): Promise<SqlStore> {
+  const store = await openServerStore({ url: engineEnv().clickhouseUrl, database: name });
+  await migrate(store);
+  return store;
+}
+
+export async function dropDatabase(store: SqlStore): Promise<void> {
+  await store.command(`DROP DATABASE IF EXISTS ${store.database}`);
+  await store.close();
+}
