@@ -19,7 +19,11 @@ export default defineConfig({
       {
         test: {
           name: "engines",
-          include: ["packages/*/src/**/*.integration.test.ts", "services/*/src/**/*.integration.test.ts", "test/**/*.e2e.test.ts"],
+          include: [
+            "packages/*/src/**/*.integration.test.ts",
+            "services/*/src/**/*.integration.test.ts",
+            "test/**/*.e2e.test.ts",
+          ],
           exclude: ["**/node_modules/**"],
           globalSetup: ["test/support/require-engines.ts"],
           testTimeout: 60_000,

@@ -35,7 +35,11 @@ describe("walking skeleton, distributed mode", () => {
       LOG_LEVEL: "warn",
     };
     const start = (name: keyof typeof ports, portVar: string) => {
-      const proc = startTs(`services/${name}/src/index.ts`, { ...base, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1", LOG_LEVEL: "info" }, name);
+      const proc = startTs(
+        `services/${name}/src/index.ts`,
+        { ...base, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1", LOG_LEVEL: "info" },
+        name,
+      );
       services.push(proc);
       return proc;
     };
@@ -76,8 +80,7 @@ describe("walking skeleton, distributed mode", () => {
     ingestUrl: `http://127.0.0.1:${ports.ingest}`,
     enforcementUrl: `http://127.0.0.1:${ports.enforcement}`,
     adminKey,
-    rowsFor: (eventId) =>
-      store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
+    rowsFor: (eventId) => store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
     deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
     settle: (probe, what) => eventually(probe, what, 30_000),
   }));

@@ -18,7 +18,10 @@ describe("walking skeleton, embedded mode", () => {
   const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
   let proc: RunningProcess | undefined;
   const ports = { ingest: 0, enforcement: 0 };
-  const urls = () => ({ ingest: `http://127.0.0.1:${ports.ingest}`, enforcement: `http://127.0.0.1:${ports.enforcement}` });
+  const urls = () => ({
+    ingest: `http://127.0.0.1:${ports.ingest}`,
+    enforcement: `http://127.0.0.1:${ports.enforcement}`,
+  });
 
   async function start() {
     proc = startTs(
@@ -62,11 +65,13 @@ describe("walking skeleton, embedded mode", () => {
     enforcementUrl: urls().enforcement,
     adminKey,
     rowsFor: (eventId) =>
-      readStopped((store) => store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId })),
+      readStopped((store) =>
+        store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
+      ),
     deadLettersWith: (marker) =>
       readStopped(async (store) =>
-        (await store.query<{ reason: string; payload: string }>("SELECT reason, payload FROM dead_letters")).filter((l) =>
-          l.payload.includes(marker),
+        (await store.query<{ reason: string; payload: string }>("SELECT reason, payload FROM dead_letters")).filter(
+          (l) => l.payload.includes(marker),
         ),
       ),
     settle: async (probe, what) => {
@@ -84,7 +89,13 @@ describe("walking skeleton, embedded mode", () => {
     expect(created.status).toBe(201);
     const key = created.body.key as string;
     const user = runId("user_");
-    const event = { project_id: "p", user_id: user, agent_id: "a", model: "gpt-4o", usage: { input_tokens: 7, output_tokens: 3 } };
+    const event = {
+      project_id: "p",
+      user_id: user,
+      agent_id: "a",
+      model: "gpt-4o",
+      usage: { input_tokens: 7, output_tokens: 3 },
+    };
     expect((await call("POST", `${urls().ingest}/v1/events`, { key, json: event })).status).toBe(202);
     const before = (await call("GET", `${urls().enforcement}/v1/usage?user_id=${user}`, { key })).body.totals.user;
     expect(before.day).toMatchObject({ tokens: 10, requests: 1 });

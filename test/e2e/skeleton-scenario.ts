@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
-import { call } from "../support/http";
 import { runId } from "../support/engines";
+import { call } from "../support/http";
 
 export interface SkeletonTarget {
   ingestUrl: string;
@@ -28,7 +28,9 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
     const none = await call("GET", `${t.enforcementUrl}/v1/keys`);
     expect(none.status).toBe(401);
     expect(none.body.message).toMatch(/Authorization: Bearer/);
-    expect((await call("GET", `${t.enforcementUrl}/v1/keys`, { key: "tgk_0000000000000000_" + "x".repeat(43) })).status).toBe(401);
+    expect(
+      (await call("GET", `${t.enforcementUrl}/v1/keys`, { key: `tgk_0000000000000000_${"x".repeat(43)}` })).status,
+    ).toBe(401);
     expect((await call("POST", `${t.ingestUrl}/v1/events`, { json: {} })).status).toBe(401);
 
     const created = await call("POST", `${t.enforcementUrl}/v1/keys`, {
@@ -149,11 +151,21 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
     expect(JSON.parse(letters[0]?.payload ?? "{}")).toMatchObject({ project_id: marker });
 
     for (const raw of ["{not json", "[1,2]", "null", '"x"']) {
-      const reply = await call("POST", `${t.ingestUrl}/v1/events`, { key: agentKey, raw, contentType: "application/json" });
+      const reply = await call("POST", `${t.ingestUrl}/v1/events`, {
+        key: agentKey,
+        raw,
+        contentType: "application/json",
+      });
       expect(reply.status, raw).toBe(400);
     }
-    expect((await call("POST", `${t.ingestUrl}/v1/events`, { key: agentKey, raw: "x=1", contentType: "text/plain" })).status).toBe(415);
-    const gz = await call("POST", `${t.ingestUrl}/v1/events`, { key: agentKey, json: { ...good, event_id: runId("evt_") }, gzip: true });
+    expect(
+      (await call("POST", `${t.ingestUrl}/v1/events`, { key: agentKey, raw: "x=1", contentType: "text/plain" })).status,
+    ).toBe(415);
+    const gz = await call("POST", `${t.ingestUrl}/v1/events`, {
+      key: agentKey,
+      json: { ...good, event_id: runId("evt_") },
+      gzip: true,
+    });
     expect(gz.status).toBe(202);
   });
 

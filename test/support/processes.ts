@@ -54,7 +54,9 @@ function track(child: ChildProcess, name: string): RunningProcess {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`${name}: no output matching ${pattern} within ${timeoutMs} ms. Output:\n${output.slice(-4000)}`));
+          reject(
+            new Error(`${name}: no output matching ${pattern} within ${timeoutMs} ms. Output:\n${output.slice(-4000)}`),
+          );
         }, timeoutMs);
         const onExit = () => {
           cleanup();
@@ -89,7 +91,9 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import type { z } from "zod";
 import { aggregatorEnvSchema } from "../../services/aggregator/src/env";
 import { enforcementEnvSchema } from "../../services/enforcement/src/env";
@@ -17,7 +17,9 @@ interface ComposeService {
   environment?: Record<string, string> | string[];
   depends_on?: unknown;
 }
-const compose = parse(readFileSync(`${REPO_ROOT}/docker-compose.yml`, "utf8")) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync(`${REPO_ROOT}/docker-compose.yml`, "utf8")) as {
+  services: Record<string, ComposeService>;
+};
 
 /** The variables a schema cannot do without: those an empty environment fails on. */
 function requiredVariables(schema: z.ZodType): string[] {

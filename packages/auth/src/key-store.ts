@@ -92,7 +92,11 @@ export class KeyStore {
     return { keyId: stored.id, role: stored.role, defaultTags: stored.default_tags };
   }
 
-  async create(input: { role: Role; name: string; default_tags: DefaultTags }): Promise<{ record: ApiKeyRecord; key: string }> {
+  async create(input: {
+    role: Role;
+    name: string;
+    default_tags: DefaultTags;
+  }): Promise<{ record: ApiKeyRecord; key: string }> {
     const { id, key, secretSha256 } = generateKey();
     const now = this.now();
     const stored: StoredKey = {

@@ -5,12 +5,20 @@ import type { KeyStore } from "./key-store";
 import { authenticate, requireRole } from "./middleware";
 import { ROLES } from "./secrets";
 
-const tagValue = z.string().trim().min(1, { error: "must not be empty" }).max(256, { error: "must be at most 256 characters" });
+const tagValue = z
+  .string()
+  .trim()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "must be at most 256 characters" });
 
 const createKeySchema = z.strictObject(
   {
     role: z.enum(ROLES, { error: `must be one of ${ROLES.join(", ")}` }),
-    name: z.string().trim().min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }),
+    name: z
+      .string()
+      .trim()
+      .min(1, { error: "must not be empty" })
+      .max(128, { error: "must be at most 128 characters" }),
     default_tags: z
       .strictObject(Object.fromEntries(DEFAULT_TAG_FIELDS.map((f) => [f, tagValue.optional()])), {
         error: `may only hold ${DEFAULT_TAG_FIELDS.join(", ")}`,

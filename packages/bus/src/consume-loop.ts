@@ -87,7 +87,10 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
           }
           span.setAttribute("messaging.batch.message_count", batch.messages.length);
           if (poison.length > 0) {
-            log.warn({ count: poison.length, partition: batch.partition }, "poison records sent to the dead-letter topic");
+            log.warn(
+              { count: poison.length, partition: batch.partition },
+              "poison records sent to the dead-letter topic",
+            );
             await options.deadLetter(poison);
           }
           if (items.length > 0) await options.handle(items);

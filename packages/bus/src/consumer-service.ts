@@ -4,14 +4,15 @@ import {
   createLifecycle,
   finishHttpApp,
   type Lifecycle,
-  listen,
   type Logger,
+  listen,
+  portOf,
   type ReadinessCheck,
   type Telemetry,
 } from "@tollgate/kit";
-import { startConsumeLoop, decodeUsageRecord } from "./consume-loop";
+import { decodeUsageRecord, startConsumeLoop } from "./consume-loop";
 import { createKafka, createKafkaPublisher } from "./kafka";
-import { TOPICS, type DeadLetter, type UsageBatchHandler } from "./topics";
+import { type DeadLetter, TOPICS, type UsageBatchHandler } from "./topics";
 
 export interface ConsumerServiceOptions {
   name: "aggregator" | "sink";
@@ -58,7 +59,7 @@ export async function runConsumerService(options: ConsumerServiceOptions): Promi
   });
   finishHttpApp(app, logger);
   const server = await listen(app, options.port, options.host);
-  logger.info({ port: options.port, group: options.groupId }, `${options.name} consuming`);
+  logger.info({ port: portOf(server), group: options.groupId }, `${options.name} consuming`);
 
   lifecycle.onShutdown("http", () => closeServer(server));
   lifecycle.onShutdown("kafka consumer", () => loop.stop());

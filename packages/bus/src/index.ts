@@ -1,5 +1,5 @@
 export * from "./consume-loop";
+export * from "./consumer-service";
 export * from "./embedded-bus";
 export * from "./kafka";
 export * from "./topics";
-export * from "./consumer-service";

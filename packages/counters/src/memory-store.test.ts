@@ -11,10 +11,18 @@ describe("memory counter store", () => {
     expect(await store.apply(usageEvent())).toBe(false);
     expect(await store.apply(usageEvent({ event_id: "e2", user_id: "u2" }))).toBe(true);
     // Yesterday's event counts in the month but not today.
-    expect(await store.apply(usageEvent({ event_id: "e3", timestamp_ms: Date.parse("2026-11-21T10:00:00Z") }))).toBe(true);
+    expect(await store.apply(usageEvent({ event_id: "e3", timestamp_ms: Date.parse("2026-11-21T10:00:00Z") }))).toBe(
+      true,
+    );
 
     const totals = await store.totals({ org: "acme", user: "u1", project: "p1" }, now);
-    expect(totals.user?.day).toEqual({ tokens: 140, input_tokens: 100, output_tokens: 40, cost_micro_usd: 650, requests: 1 });
+    expect(totals.user?.day).toEqual({
+      tokens: 140,
+      input_tokens: 100,
+      output_tokens: 40,
+      cost_micro_usd: 650,
+      requests: 1,
+    });
     expect(totals.user?.month.requests).toBe(2);
     expect(totals.project?.day.tokens).toBe(280);
     expect(totals.agent).toBeUndefined();

@@ -17,7 +17,10 @@ import { type CounterStore, SEEN_EVENT_TTL_SECONDS } from "./store";
  * Single-threaded JS makes each apply atomic. Expired entries are dropped
  * lazily when read and by a sweep, as Redis would expire them.
  */
-export function createMemoryCounterStore(keys: KeyBuilder, clock: () => number = Date.now): CounterStore & {
+export function createMemoryCounterStore(
+  keys: KeyBuilder,
+  clock: () => number = Date.now,
+): CounterStore & {
   sweep(): void;
 } {
   const counters = new Map<string, { totals: Totals; expiresAt: number }>();

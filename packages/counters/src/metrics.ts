@@ -12,7 +12,13 @@ export interface Totals {
 }
 export const TOTAL_FIELDS = ["tokens", "input_tokens", "output_tokens", "cost_micro_usd", "requests"] as const;
 
-export const zeroTotals = (): Totals => ({ tokens: 0, input_tokens: 0, output_tokens: 0, cost_micro_usd: 0, requests: 0 });
+export const zeroTotals = (): Totals => ({
+  tokens: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cost_micro_usd: 0,
+  requests: 0,
+});
 
 export function eventIncrements(event: UsageEvent): Totals {
   return {
@@ -70,15 +76,20 @@ export function totalsReads(keys: KeyBuilder, query: IdentityQuery, nowMs: numbe
   return SCOPE_TYPES.flatMap((scope) => {
     const id = query[scope];
     if (!id) return [];
-    return TOTALS_WINDOWS.map((window) => ({ scope, window, key: keys.counter(tenant, scope, id, utcBucket(window, nowMs)) }));
+    return TOTALS_WINDOWS.map((window) => ({
+      scope,
+      window,
+      key: keys.counter(tenant, scope, id, utcBucket(window, nowMs)),
+    }));
   });
 }
 
 export function assembleTotals(reads: TotalsRead[], values: Totals[]): UsageTotals {
   const out: UsageTotals = {};
   reads.forEach((read, i) => {
-    const perWindow = (out[read.scope] ??= { day: zeroTotals(), month: zeroTotals() });
+    const perWindow = out[read.scope] ?? { day: zeroTotals(), month: zeroTotals() };
     perWindow[read.window] = values[i] ?? zeroTotals();
+    out[read.scope] = perWindow;
   });
   return out;
 }

@@ -35,14 +35,27 @@ describe("Redis counter store", () => {
 
   it("counts exactly under concurrent duplicates", async () => {
     const events = Array.from({ length: 50 }, (_, i) =>
-      sampleUsageEvent({ event_id: `c${i}`, user_id: "concurrent", input_tokens: i, output_tokens: 1, total_tokens: i + 1, cost_micro_usd: 3 }),
+      sampleUsageEvent({
+        event_id: `c${i}`,
+        user_id: "concurrent",
+        input_tokens: i,
+        output_tokens: 1,
+        total_tokens: i + 1,
+        cost_micro_usd: 3,
+      }),
     );
     // Every event three times, all at once.
     const results = await Promise.all([...events, ...events, ...events].map((e) => store.apply(e)));
     expect(results.filter(Boolean)).toHaveLength(50);
     const totals = await store.totals({ org: "acme", user: "concurrent" }, now);
     // Σ i for i < 50 = 1225 input tokens, 50 output, 150 µUSD, 50 requests.
-    expect(totals.user?.day).toEqual({ tokens: 1275, input_tokens: 1225, output_tokens: 50, cost_micro_usd: 150, requests: 50 });
+    expect(totals.user?.day).toEqual({
+      tokens: 1275,
+      input_tokens: 1225,
+      output_tokens: 50,
+      cost_micro_usd: 150,
+      requests: 50,
+    });
   });
 
   it("keeps tenants apart and reads an absent counter as zero", async () => {

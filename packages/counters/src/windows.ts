@@ -8,7 +8,9 @@ export const TOTALS_WINDOWS: ReadonlyArray<TotalsWindow> = ["day", "month"];
 
 export function utcBucket(window: TotalsWindow, epochMs: number): string {
   const iso = new Date(epochMs).toISOString(); // YYYY-MM-DDTHH:mm:ss.sssZ
-  return window === "day" ? `d${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}` : `m${iso.slice(0, 4)}${iso.slice(5, 7)}`;
+  return window === "day"
+    ? `d${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}`
+    : `m${iso.slice(0, 4)}${iso.slice(5, 7)}`;
 }
 
 /** How long a bucket's key is kept: well past its window, for late reads, then Redis drops it. */

@@ -7,7 +7,11 @@ import { createHash, randomUUID } from "node:crypto";
  * UUID (a retry of such an event cannot be recognised — clients that retry
  * should send an event_id).
  */
-export function deriveEventId(given: string | undefined, traceId: string | undefined, spanId: string | undefined): string {
+export function deriveEventId(
+  given: string | undefined,
+  traceId: string | undefined,
+  spanId: string | undefined,
+): string {
   if (given !== undefined && given.length > 0) return given;
   if (traceId && spanId) {
     // Hash so the id has a fixed length and no separator ambiguity

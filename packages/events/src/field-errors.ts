@@ -15,6 +15,9 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out.length === 0 ? "(root)" : out;
 }
 
-export function fromZodIssues(issues: ReadonlyArray<z.core.$ZodIssue>, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] {
+export function fromZodIssues(
+  issues: ReadonlyArray<z.core.$ZodIssue>,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): FieldError[] {
   return issues.map((issue) => ({ path: formatPath([...prefix, ...issue.path]), message: issue.message }));
 }

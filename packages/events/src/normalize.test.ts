@@ -56,7 +56,9 @@ describe("normalizeUsageEvent", () => {
 
   it("treats input_tokens/output_tokens as synonyms of prompt/completion tokens", () => {
     const event = accept({ ...clawTrace, usage: { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 4 } });
-    expect([event.input_tokens, event.output_tokens, event.total_tokens, event.cached_input_tokens]).toEqual([10, 5, 15, 4]);
+    expect([event.input_tokens, event.output_tokens, event.total_tokens, event.cached_input_tokens]).toEqual([
+      10, 5, 15, 4,
+    ]);
   });
 
   it("reads OpenAI's nested usage details", () => {
@@ -74,7 +76,9 @@ describe("normalizeUsageEvent", () => {
 
   it("rejects synonyms that disagree, naming both fields", () => {
     const errors = reject({ ...clawTrace, usage: { prompt_tokens: 10, input_tokens: 11, output_tokens: 1 } });
-    expect(errors).toEqual([{ path: "usage.prompt_tokens", message: "is 10 but usage.input_tokens is 11; synonyms must agree" }]);
+    expect(errors).toEqual([
+      { path: "usage.prompt_tokens", message: "is 10 but usage.input_tokens is 11; synonyms must agree" },
+    ]);
   });
 
   it("reports every invalid field with its path", () => {
@@ -88,7 +92,9 @@ describe("normalizeUsageEvent", () => {
     const paths = errors.map((e) => e.path).sort();
     expect(paths).toEqual(["status", "timestamp", "usage.completion_tokens", "usage.prompt_tokens", "user_id"]);
     expect(errors.find((e) => e.path === "usage.prompt_tokens")?.message).toBe("must be ≥ 0");
-    expect(errors.find((e) => e.path === "usage.completion_tokens")?.message).toBe("must be an integer number of tokens");
+    expect(errors.find((e) => e.path === "usage.completion_tokens")?.message).toBe(
+      "must be an integer number of tokens",
+    );
   });
 
   it("rejects a non-object, a missing model and missing usage clearly", () => {
@@ -126,15 +132,18 @@ describe("normalizeUsageEvent", () => {
     expect(reject({ ...clawTrace, usage: { prompt_tokens: 1, completion_tokens: 1, cached_tokens: 2 } })[0]?.path).toBe(
       "usage.cached_tokens",
     );
-    expect(reject({ ...clawTrace, usage: { prompt_tokens: 1, completion_tokens: 1, reasoning_tokens: 2 } })[0]?.path).toBe(
-      "usage.reasoning_tokens",
-    );
+    expect(
+      reject({ ...clawTrace, usage: { prompt_tokens: 1, completion_tokens: 1, reasoning_tokens: 2 } })[0]?.path,
+    ).toBe("usage.reasoning_tokens");
     expect(reject({ ...clawTrace, usage: { total_tokens: 3 } })[0]?.path).toBe("usage");
   });
 
   it("keeps a reported cost exactly in micro-USD", () => {
     expect(accept({ ...clawTrace, cost_usd: 0.0071 }).cost_micro_usd).toBe(7100);
-    expect(accept({ ...clawTrace, cost_usd: "12.3456785" })).toMatchObject({ cost_micro_usd: 12_345_679, cost_source: "reported" });
+    expect(accept({ ...clawTrace, cost_usd: "12.3456785" })).toMatchObject({
+      cost_micro_usd: 12_345_679,
+      cost_source: "reported",
+    });
     expect(reject({ ...clawTrace, cost_usd: -1 })[0]?.path).toBe("cost_usd");
   });
 

@@ -1,8 +1,8 @@
 import { deriveEventId } from "./event-id";
 import { type FieldError, fromZodIssues } from "./field-errors";
 import { type UsageEventInput, type UsageInput, usageEventInputSchema } from "./input-schema";
-import { usdToMicro } from "./usd";
 import type { CostSource, DefaultTags, EventSource, UsageEvent } from "./usage-event";
+import { usdToMicro } from "./usd";
 
 /** Token counts in the internal convention (see usage-event.ts). */
 export interface TokenCounts {
@@ -170,7 +170,11 @@ function resolveTokens(usage: UsageInput, errors: FieldError[]): TokenCounts | n
   return errors.length === before ? counts : null;
 }
 
-function resolveTimestamp(value: string | number | null | undefined, nowMs: number, errors: FieldError[]): number | null {
+function resolveTimestamp(
+  value: string | number | null | undefined,
+  nowMs: number,
+  errors: FieldError[],
+): number | null {
   if (value === null || value === undefined) return nowMs;
   const ms = typeof value === "number" ? value : Date.parse(value);
   if (!Number.isSafeInteger(ms)) {
@@ -201,5 +205,7 @@ function resolveCost(
   if (reportedMicro !== null) return { cost_micro_usd: reportedMicro, cost_source: "reported" };
   const priced = price?.(model, provider, counts) ?? null;
   // Unknown is recorded as such (cost_source) so no report mistakes it for free.
-  return priced === null ? { cost_micro_usd: 0, cost_source: "unknown" } : { cost_micro_usd: priced, cost_source: "priced" };
+  return priced === null
+    ? { cost_micro_usd: 0, cost_source: "unknown" }
+    : { cost_micro_usd: priced, cost_source: "priced" };
 }

@@ -24,15 +24,17 @@ export function parseEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessE
 
 /** "true"/"1"/"yes" and "false"/"0"/"no", instead of truthy strings ("false" is truthy). */
 export const envBool = (defaultValue: boolean) =>
-  z
-    .preprocess((value) => {
+  z.preprocess(
+    (value) => {
       if (value === undefined || value === "") return defaultValue;
       if (typeof value !== "string") return value;
       const lowered = value.toLowerCase();
       if (["true", "1", "yes"].includes(lowered)) return true;
       if (["false", "0", "no"].includes(lowered)) return false;
       return value;
-    }, z.boolean({ error: "must be true or false" }));
+    },
+    z.boolean({ error: "must be true or false" }),
+  );
 
 export const envPort = (defaultPort: number) =>
   z.coerce
@@ -45,14 +47,20 @@ export const envPort = (defaultPort: number) =>
 export const envLogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
 
 export const envUrl = (protocols: ReadonlyArray<string>) =>
-  z.url({ error: `must be a URL (${protocols.join(" or ")})` }).refine(
-    (value) => protocols.some((p) => value.startsWith(`${p}://`)),
-    { error: `must start with ${protocols.map((p) => `${p}://`).join(" or ")}` },
-  );
+  z
+    .url({ error: `must be a URL (${protocols.join(" or ")})` })
+    .refine((value) => protocols.some((p) => value.startsWith(`${p}://`)), {
+      error: `must start with ${protocols.map((p) => `${p}://`).join(" or ")}`,
+    });
 
 export const envBrokers = z
   .string({ error: "is required: comma-separated host:port list of Kafka brokers" })
-  .transform((value) => value.split(",").map((b) => b.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(",")
+      .map((b) => b.trim())
+      .filter(Boolean),
+  )
   .refine((list) => list.length > 0 && list.every((b) => /^[^\s:]+:\d+$/.test(b)), {
     error: "must be a comma-separated list of host:port",
   });

@@ -4,12 +4,15 @@ import { bindSql, quoteIdentifier, quoteString, SqlBindError } from "./bind";
 describe("bindSql", () => {
   it("replaces placeholders by typed literals", () => {
     expect(
-      bindSql("SELECT * FROM t WHERE a = {a:String} AND n >= {n:UInt32} AND ts < {ts:DateTime} AND x IN {xs:Array(String)}", {
-        a: "x",
-        n: 5,
-        ts: new Date("2026-01-01T00:00:00Z"),
-        xs: ["p", "q"],
-      }),
+      bindSql(
+        "SELECT * FROM t WHERE a = {a:String} AND n >= {n:UInt32} AND ts < {ts:DateTime} AND x IN {xs:Array(String)}",
+        {
+          a: "x",
+          n: 5,
+          ts: new Date("2026-01-01T00:00:00Z"),
+          xs: ["p", "q"],
+        },
+      ),
     ).toBe("SELECT * FROM t WHERE a = 'x' AND n >= 5 AND ts < toDateTime(1767225600, 'UTC') AND x IN ['p', 'q']");
   });
 

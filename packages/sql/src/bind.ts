@@ -90,7 +90,8 @@ function literal(value: SqlParam, type: string, name: string): string {
   const range = INT_RANGES[type];
   if (range) {
     const asBigInt = toBigInt(value, name);
-    if (asBigInt < range[0] || asBigInt > range[1]) throw new SqlBindError(`parameter ${name} is out of range for ${type}`);
+    if (asBigInt < range[0] || asBigInt > range[1])
+      throw new SqlBindError(`parameter ${name} is out of range for ${type}`);
     return asBigInt.toString();
   }
   if (type === "DateTime" || type === "Date") {

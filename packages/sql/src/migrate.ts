@@ -82,7 +82,9 @@ export async function migrate(store: SqlStore, migrations: Migration[] = loadMig
      ) ENGINE = ReplacingMergeTree() ORDER BY version`,
   );
   const done = new Set(
-    (await store.query<{ version: number }>("SELECT version FROM schema_migrations FINAL")).map((r) => Number(r.version)),
+    (await store.query<{ version: number }>("SELECT version FROM schema_migrations FINAL")).map((r) =>
+      Number(r.version),
+    ),
   );
   const engineVersion = await store.version();
   const result: MigrateResult = { applied: [], skipped: [] };

@@ -44,10 +44,16 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
     },
     async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
       if (rows.length === 0) return;
-      await client.insert({ table: quoteIdentifier(table), values: rows as Record<string, unknown>[], format: "JSONEachRow" });
+      await client.insert({
+        table: quoteIdentifier(table),
+        values: rows as Record<string, unknown>[],
+        format: "JSONEachRow",
+      });
     },
     async version() {
-      const rows = (await (await client.query({ query: "SELECT version() AS v", format: "JSONEachRow" })).json()) as Array<{
+      const rows = (await (
+        await client.query({ query: "SELECT version() AS v", format: "JSONEachRow" })
+      ).json()) as Array<{
         v: string;
       }>;
       return rows[0]?.v ?? "0";

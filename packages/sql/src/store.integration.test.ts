@@ -17,7 +17,11 @@ const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-chdb-it-"));
 const engines: Array<[string, () => Promise<SqlStore>]> = [
   [
     "ClickHouse server",
-    () => openServerStore({ url: process.env.CLICKHOUSE_URL as string, database: `tg_it_${randomBytes(4).toString("hex")}` }),
+    () =>
+      openServerStore({
+        url: process.env.CLICKHOUSE_URL as string,
+        database: `tg_it_${randomBytes(4).toString("hex")}`,
+      }),
   ],
   ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_it_${randomBytes(4).toString("hex")}` })],
 ];
@@ -38,16 +42,21 @@ describe.each(engines)("%s", (_name, open) => {
     const all = loadMigrations().map((m) => m.name);
     expect(await migrate(store)).toEqual({ applied: all, skipped: [] });
     expect(await migrate(store)).toEqual({ applied: [], skipped: all });
-    const tables = (await store.query<{ name: string }>("SELECT name FROM system.tables WHERE database = currentDatabase()")).map(
-      (r) => r.name,
-    );
+    const tables = (
+      await store.query<{ name: string }>("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    ).map((r) => r.name);
     expect(tables).toEqual(expect.arrayContaining(["usage_events", "dead_letters", "api_keys", "schema_migrations"]));
   });
 
   it("stores events exactly, collapses duplicates by event_id, and pages them back", async () => {
     const ts = Date.parse("2026-11-22T10:00:00.123Z");
     const events = Array.from({ length: 7 }, (_, i) =>
-      sampleUsageEvent({ event_id: `e${i}`, timestamp_ms: ts + i, user_id: `u${i % 3}`, cost_micro_usd: 9_007_199_254_740 + i }),
+      sampleUsageEvent({
+        event_id: `e${i}`,
+        timestamp_ms: ts + i,
+        user_id: `u${i % 3}`,
+        cost_micro_usd: 9_007_199_254_740 + i,
+      }),
     );
     await insertUsageEvents(store, events);
     await insertUsageEvents(store, events.slice(0, 3)); // a replayed batch
@@ -66,7 +75,15 @@ describe.each(engines)("%s", (_name, open) => {
   });
 
   it("binds hostile strings as data", async () => {
-    const hostile = ["'; DROP TABLE usage_events; --", "back\\slash", "quote'", "\\'", "new\nline", "nul\0byte", "ünïcødé 🚀"];
+    const hostile = [
+      "'; DROP TABLE usage_events; --",
+      "back\\slash",
+      "quote'",
+      "\\'",
+      "new\nline",
+      "nul\0byte",
+      "ünïcødé 🚀",
+    ];
     for (const value of hostile) {
       const rows = await store.query<{ v: string }>("SELECT {v:String} AS v", { v: value });
       expect(rows[0]?.v).toBe(value);

@@ -6,6 +6,9 @@ export const aggregatorEnvSchema = z.object({
   AGGREGATOR_HOST: z.string().default("0.0.0.0"),
   KAFKA_BROKERS: envBrokers,
   REDIS_URL: envUrl(["redis", "rediss"]),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "may hold only letters, digits, _ . -" }).default("tg"),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: "may hold only letters, digits, _ . -" })
+    .default("tg"),
   LOG_LEVEL: envLogLevel,
 });

@@ -14,6 +14,7 @@ import {
   finishHttpApp,
   listen,
   parseEnv,
+  portOf,
   type Telemetry,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
@@ -94,18 +95,17 @@ export async function main(telemetry: Telemetry): Promise<void> {
   lifecycle.onShutdown("telemetry", () => telemetry.shutdown());
 
   const host = env.TOLLGATE_HOST === "0.0.0.0" ? "127.0.0.1" : env.TOLLGATE_HOST;
-  const port = (server: typeof ingestServer) => (server.address() as { port: number }).port;
   // The banner goes to stdout on purpose, apart from the JSON logs (which never carry secrets).
   process.stdout.write(
-    [
+    `${[
       "",
       "Tollgate is running (embedded mode)",
-      `  ingest       http://${host}:${port(ingestServer)}   POST /v1/events`,
-      `  enforcement  http://${host}:${port(enforcementServer)}   GET /v1/usage, /v1/keys`,
+      `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events`,
+      `  enforcement  http://${host}:${portOf(enforcementServer)}   GET /v1/usage, /v1/keys`,
       `  data         ${dataDir}`,
       `  admin key    ${admin.key}   (${admin.origin})`,
       "",
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   );
 }
 

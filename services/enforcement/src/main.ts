@@ -8,6 +8,7 @@ import {
   finishHttpApp,
   listen,
   parseEnv,
+  portOf,
   type Telemetry,
 } from "@tollgate/kit";
 import { openServerStore } from "@tollgate/sql";
@@ -54,7 +55,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   app.use(createEnforcementRouter({ counters, keys }));
   finishHttpApp(app, logger);
   const server = await listen(app, env.ENFORCEMENT_PORT, env.ENFORCEMENT_HOST);
-  logger.info({ port: env.ENFORCEMENT_PORT }, "enforcement listening");
+  logger.info({ port: portOf(server) }, "enforcement listening");
 
   lifecycle.onShutdown("http", () => closeServer(server));
   lifecycle.onShutdown("keys", () => keys.stop());

@@ -13,6 +13,11 @@ export interface EnforcementDeps {
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
   router.use(keysRouter(deps.keys));
-  router.get("/v1/usage", authenticate(deps.keys), requireRole("agent", "viewer"), usageRoute(deps.counters, deps.clock));
+  router.get(
+    "/v1/usage",
+    authenticate(deps.keys),
+    requireRole("agent", "viewer"),
+    usageRoute(deps.counters, deps.clock),
+  );
   return router;
 }

@@ -4,7 +4,11 @@ import { fromZodIssues } from "@tollgate/events";
 import type { RequestHandler } from "express";
 import { z } from "zod";
 
-const tag = z.string().trim().min(1, { error: "must not be empty" }).max(256, { error: "must be at most 256 characters" });
+const tag = z
+  .string()
+  .trim()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "must be at most 256 characters" });
 
 /** Query fields of GET /v1/usage and the counter scope each names. */
 const FIELD_SCOPES = {
@@ -21,9 +25,12 @@ type Field = keyof typeof FIELD_SCOPES;
 const FIELDS = Object.keys(FIELD_SCOPES) as Field[];
 
 const usageQuerySchema = z
-  .strictObject(Object.fromEntries(FIELDS.map((f) => [f, tag.optional()])) as Record<Field, z.ZodOptional<typeof tag>>, {
-    error: `query may only hold ${FIELDS.join(", ")}`,
-  })
+  .strictObject(
+    Object.fromEntries(FIELDS.map((f) => [f, tag.optional()])) as Record<Field, z.ZodOptional<typeof tag>>,
+    {
+      error: `query may only hold ${FIELDS.join(", ")}`,
+    },
+  )
   .refine((q) => FIELDS.some((f) => f !== "org_id" && q[f] !== undefined), {
     error: `name at least one identity: ${FIELDS.filter((f) => f !== "org_id").join(", ")}`,
   });

@@ -6,7 +6,10 @@ export const ingestEnvSchema = z.object({
   INGEST_HOST: z.string().default("0.0.0.0"),
   KAFKA_BROKERS: envBrokers,
   CLICKHOUSE_URL: envUrl(["http", "https"]),
-  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a plain identifier" }).default("tollgate"),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a plain identifier" })
+    .default("tollgate"),
   CLICKHOUSE_USER: z.string().default("default"),
   CLICKHOUSE_PASSWORD: z.string().default(""),
   TOLLGATE_ADMIN_KEY: envAdminKey,

@@ -2,8 +2,8 @@ import { trace } from "@opentelemetry/api";
 import { principalOf } from "@tollgate/auth";
 import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import { type FieldError, normalizeUsageEvent, type PriceFn, type UsageEvent } from "@tollgate/events";
-import express, { type Request, type RequestHandler, type Response } from "express";
 import type { Logger } from "@tollgate/kit";
+import express, { type Request, type RequestHandler, type Response } from "express";
 
 export interface EventsRouteDeps {
   publisher: UsagePublisher;

@@ -8,6 +8,7 @@ import {
   finishHttpApp,
   listen,
   parseEnv,
+  portOf,
   type Telemetry,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
@@ -31,7 +32,9 @@ export async function main(telemetry: Telemetry): Promise<void> {
   });
   const keys = new KeyStore(store, env.TOLLGATE_ADMIN_KEY);
   await keys.start();
-  const publisher = await createKafkaPublisher(createKafka({ clientId: "tollgate-ingest", brokers: env.KAFKA_BROKERS, logger }));
+  const publisher = await createKafkaPublisher(
+    createKafka({ clientId: "tollgate-ingest", brokers: env.KAFKA_BROKERS, logger }),
+  );
 
   const app = createHttpApp({
     logger,
@@ -42,10 +45,19 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createIngestRouter({ publisher, keys, prices, logger, bodyLimitBytes: env.INGEST_BODY_LIMIT_BYTES, maxBatch: env.INGEST_MAX_BATCH }));
+  app.use(
+    createIngestRouter({
+      publisher,
+      keys,
+      prices,
+      logger,
+      bodyLimitBytes: env.INGEST_BODY_LIMIT_BYTES,
+      maxBatch: env.INGEST_MAX_BATCH,
+    }),
+  );
   finishHttpApp(app, logger);
   const server = await listen(app, env.INGEST_PORT, env.INGEST_HOST);
-  logger.info({ port: env.INGEST_PORT }, "ingest listening");
+  logger.info({ port: portOf(server) }, "ingest listening");
 
   // Stated order: not ready → stop taking requests (in-flight ones finish and
   // are published) → close the producer → close the stores → telemetry.

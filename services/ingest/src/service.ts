@@ -1,9 +1,9 @@
 import { authenticate, type KeyStore, requireRole } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import type { PriceFn } from "@tollgate/events";
+import type { Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
-import type { Logger } from "@tollgate/kit";
 import { eventsRoute } from "./events-route";
 
 export interface IngestDeps {

@@ -41,7 +41,13 @@ export async function insertUsageEvents(store: SqlStore, events: ReadonlyArray<U
 
 type Row = ReturnType<typeof usageEventRow>;
 
-/** Back from a row to the event (for rebuilding counters from the store). */
+/** Every column, with DateTime as epoch seconds so rows read back the same on every engine. */
+export const USAGE_EVENT_COLUMNS = `event_id, toUnixTimestamp(timestamp) AS timestamp, timestamp_ms, toUnixTimestamp(received_at) AS received_at,
+  org_id, team_id, project_id, user_id, agent_id, session_id, feature, task_type, provider, model, trace_id, span_id,
+  input_tokens, output_tokens, total_tokens, cached_input_tokens, cache_creation_input_tokens, reasoning_tokens,
+  cost_micro_usd, cost_source, reservation_id, status, source, key_id`;
+
+/** Back from a row (read with USAGE_EVENT_COLUMNS) to the event, e.g. to rebuild counters. */
 export function usageEventFromRow(row: Record<string, unknown>): UsageEvent {
   const r = row as Row;
   const str = (v: unknown) => String(v ?? "");
@@ -81,12 +87,16 @@ export function usageEventFromRow(row: Record<string, unknown>): UsageEvent {
  * Every distinct event since `sinceMs` (FINAL: duplicates not yet merged
  * away are collapsed), in pages, for rebuilding counters after a restart.
  */
-export async function* usageEventsSince(store: SqlStore, sinceMs: number, pageSize = 50_000): AsyncGenerator<UsageEvent[]> {
+export async function* usageEventsSince(
+  store: SqlStore,
+  sinceMs: number,
+  pageSize = 50_000,
+): AsyncGenerator<UsageEvent[]> {
   let after = { org_id: "", project_id: "", user_id: "", event_id: "" };
   for (;;) {
     // Keyset pagination on the sorting key: stable and cheap on large tables.
     const rows = await store.query(
-      `SELECT * FROM usage_events FINAL
+      `SELECT ${USAGE_EVENT_COLUMNS} FROM usage_events FINAL
        WHERE timestamp >= {since:DateTime}
          AND (org_id, project_id, user_id, event_id) > ({o:String}, {p:String}, {u:String}, {e:String})
        ORDER BY org_id, project_id, user_id, event_id
@@ -96,7 +106,12 @@ export async function* usageEventsSince(store: SqlStore, sinceMs: number, pageSi
     if (rows.length === 0) return;
     yield rows.map(usageEventFromRow);
     const last = rows[rows.length - 1] as Record<string, string>;
-    after = { org_id: last.org_id ?? "", project_id: last.project_id ?? "", user_id: last.user_id ?? "", event_id: last.event_id ?? "" };
+    after = {
+      org_id: last.org_id ?? "",
+      project_id: last.project_id ?? "",
+      user_id: last.user_id ?? "",
+      event_id: last.event_id ?? "",
+    };
     if (rows.length < pageSize) return;
   }
 }

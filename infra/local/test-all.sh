@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# THE test command (README: `pnpm test`; CI: .ci/run). On a fresh Debian
+# machine it installs what it needs (pnpm, the workspace, the engines), starts
+# the engines, runs typecheck, lint and every test, and stops the engines
+# again (TOLLGATE_KEEP_INFRA=1 keeps them up for another run).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+phase_start=$(date +%s)
+phase() { local now; now=$(date +%s); log "$1 ($((now - phase_start)) s since start)"; }
+
+command -v pnpm >/dev/null || npm install -g pnpm@10 >&2
+if [ -n "${CI:-}" ]; then pnpm install --frozen-lockfile; else pnpm install; fi
+phase "dependencies installed"
+
+bash infra/local/up.sh
+if [ "${TOLLGATE_KEEP_INFRA:-}" != "1" ]; then trap 'bash infra/local/down.sh' EXIT; fi
+# shellcheck disable=SC1091
+source "$STATE/env"
+phase "engines up"
+
+pnpm exec tsc -p tsconfig.json
+phase "typecheck passed"
+pnpm exec biome check .
+phase "lint passed"
+pnpm exec vitest run
+phase "tests passed"
