@@ -12,13 +12,22 @@ export interface RunningProcess {
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** SIGTERM (graceful) or SIGKILL; resolves with the exit code once it exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited(): Promise<number | null>;
 }
 
 /** Starts a TypeScript entry file of the repo as its own Node process (as in production, via tsx). */
-export function startTs(entry: string, env: Record<string, string>, name = entry): RunningProcess {
+export function startTs(
+  entry: string,
+  env: Record<string, string>,
+  name = entry,
+  unset: string[] = [],
+): RunningProcess {
+  const inherited = { ...process.env };
+  for (const variable of unset) delete inherited[variable];
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return track(child, name);
@@ -72,6 +81,7 @@ function track(child: ChildProcess, name: string): RunningProcess {
         check();
       });
     },
+    exited: () => exited,
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
