@@ -1,7 +1,7 @@
 import { TOPICS } from "@tollgate/bus";
 import type { SqlStore } from "@tollgate/sql";
 import { Kafka, logLevel } from "kafkajs";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
@@ -37,7 +37,7 @@ describe("walking skeleton, distributed mode", () => {
     const start = (name: keyof typeof ports, portVar: string) => {
       const proc = startTs(
         `services/${name}/src/index.ts`,
-        { ...base, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1", LOG_LEVEL: "info" },
+        { ...base, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1", LOG_LEVEL: "debug" },
         name,
       );
       services.push(proc);
@@ -84,4 +84,11 @@ describe("walking skeleton, distributed mode", () => {
     deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
     settle: (probe, what) => eventually(probe, what, 30_000),
   }));
+
+  it("never writes a secret to its logs", () => {
+    const logs = services.map((s) => s.output()).join("\n");
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(adminKey);
+    expect(logs).not.toMatch(/tgk_[0-9a-f]{16}_/);
+  });
 });

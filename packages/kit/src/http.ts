@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
+import { pinoHttp } from "pino-http";
 
 export interface ReadinessCheck {
   name: string;
@@ -27,6 +28,14 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.disable("x-powered-by");
   app.set("trust proxy", false);
   const timeoutMs = options.readinessTimeoutMs ?? 1_000;
+  // One line per request; the logger's redaction removes the Authorization header.
+  app.use(
+    pinoHttp({
+      logger: options.logger,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "info" : "debug"),
+      autoLogging: { ignore: (req) => /^\/(livez|readyz|metrics)/.test(req.url ?? "") },
+    }),
+  );
 
   app.get("/livez", (_req, res) => {
     res.json({ status: "ok" });
