@@ -21,7 +21,7 @@ phase "engines up"
 
 pnpm exec tsc -p tsconfig.json
 phase "typecheck passed"
-pnpm exec biome check .
+pnpm exec biome check --error-on-warnings .
 phase "lint passed"
 pnpm exec vitest run
 phase "tests passed"

@@ -69,3 +69,20 @@ export const envBrokers = z
 export const envAdminKey = z
   .string({ error: "is required: the bootstrap admin API key" })
   .min(24, { error: "must be at least 24 characters" });
+
+/** The ClickHouse connection every service that talks to the server shares (spread into its schema). */
+export const clickHouseEnvShape = {
+  CLICKHOUSE_URL: envUrl(["http", "https"]),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a plain identifier" })
+    .default("tollgate"),
+  CLICKHOUSE_USER: z.string().default("default"),
+  CLICKHOUSE_PASSWORD: z.string().default(""),
+};
+
+/** First part of every Redis key; tests and tenants of one Redis isolate by it. */
+export const envRedisKeyPrefix = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]+$/, { error: "may hold only letters, digits, _ . -" })
+  .default("tg");

@@ -1,4 +1,4 @@
-import { envBrokers, envLogLevel, envPort, envUrl } from "@tollgate/kit";
+import { envBrokers, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
 import { z } from "zod";
 
 export const aggregatorEnvSchema = z.object({
@@ -6,9 +6,6 @@ export const aggregatorEnvSchema = z.object({
   AGGREGATOR_HOST: z.string().default("0.0.0.0"),
   KAFKA_BROKERS: envBrokers,
   REDIS_URL: envUrl(["redis", "rediss"]),
-  REDIS_KEY_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, { error: "may hold only letters, digits, _ . -" })
-    .default("tg"),
+  REDIS_KEY_PREFIX: envRedisKeyPrefix,
   LOG_LEVEL: envLogLevel,
 });

@@ -1,17 +1,11 @@
-import { envAdminKey, envBrokers, envLogLevel, envPort, envUrl } from "@tollgate/kit";
+import { clickHouseEnvShape, envAdminKey, envBrokers, envLogLevel, envPort } from "@tollgate/kit";
 import { z } from "zod";
 
 export const ingestEnvSchema = z.object({
   INGEST_PORT: envPort(4318),
   INGEST_HOST: z.string().default("0.0.0.0"),
   KAFKA_BROKERS: envBrokers,
-  CLICKHOUSE_URL: envUrl(["http", "https"]),
-  CLICKHOUSE_DATABASE: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a plain identifier" })
-    .default("tollgate"),
-  CLICKHOUSE_USER: z.string().default("default"),
-  CLICKHOUSE_PASSWORD: z.string().default(""),
+  ...clickHouseEnvShape,
   TOLLGATE_ADMIN_KEY: envAdminKey,
   TOLLGATE_PRICES_FILE: z.string().optional(),
   INGEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
