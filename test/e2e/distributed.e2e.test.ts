@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
-import { skeletonScenario } from "./skeleton-scenario";
+import { otlpScenario } from "./otlp-scenario";
+import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
 /**
  * Distributed mode on the real engines: the four services as their own
@@ -76,14 +77,16 @@ describe("walking skeleton, distributed mode", () => {
     if (store) await dropDatabase(store);
   });
 
-  skeletonScenario(() => ({
+  const target = (): SkeletonTarget => ({
     ingestUrl: `http://127.0.0.1:${ports.ingest}`,
     enforcementUrl: `http://127.0.0.1:${ports.enforcement}`,
     adminKey,
     rowsFor: (eventId) => store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
     deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
     settle: (probe, what) => eventually(probe, what, 30_000),
-  }));
+  });
+  skeletonScenario(target);
+  otlpScenario(target);
 
   it("never writes a secret to its logs", () => {
     const logs = services.map((s) => s.output()).join("\n");

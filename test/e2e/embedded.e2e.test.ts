@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runId } from "../support/engines";
 import { call } from "../support/http";
 import { freePort, type RunningProcess, startTs } from "../support/processes";
-import { skeletonScenario } from "./skeleton-scenario";
+import { otlpScenario } from "./otlp-scenario";
+import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
 /**
  * Embedded mode as `pnpm start` runs it: one process, no external service.
@@ -60,7 +61,7 @@ describe("walking skeleton, embedded mode", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  skeletonScenario(() => ({
+  const target = (): SkeletonTarget => ({
     ingestUrl: urls().ingest,
     enforcementUrl: urls().enforcement,
     adminKey,
@@ -79,7 +80,9 @@ describe("walking skeleton, embedded mode", () => {
       if (value === undefined) throw new Error(`embedded mode: ${what} was not visible right after the 2xx`);
       return value;
     },
-  }));
+  });
+  skeletonScenario(target);
+  otlpScenario(target);
 
   it("rebuilds its counters from chDB after a restart, and keeps its keys", async () => {
     const created = await call("POST", `${urls().enforcement}/v1/keys`, {

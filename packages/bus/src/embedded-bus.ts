@@ -1,4 +1,5 @@
 import type { UsageEvent } from "@tollgate/events";
+import { createGroupCommitter } from "./group-commit";
 import type { DeadLetter, UsageBatchHandler, UsagePublisher } from "./topics";
 
 /**
@@ -14,42 +15,18 @@ export function createEmbeddedBus(options: {
   after: UsageBatchHandler[];
   deadLetter: (letters: ReadonlyArray<DeadLetter>) => Promise<void>;
 }): UsagePublisher {
-  type Pending = { events: ReadonlyArray<UsageEvent>; resolve: () => void; reject: (err: unknown) => void };
-  let queue: Pending[] = [];
-  let flushing = false;
   let closed = false;
-
-  const flush = async () => {
-    flushing = true;
-    while (queue.length > 0) {
-      const batch = queue;
-      queue = [];
-      const events = batch.flatMap((p) => p.events);
-      try {
-        await options.durable(events);
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-        continue;
-      }
-      try {
-        for (const handler of options.after) await handler(events);
-        for (const p of batch) p.resolve();
-      } catch (err) {
-        // Durable already: a restart rebuilds the counters from the store.
-        for (const p of batch) p.reject(err);
-      }
-    }
-    flushing = false;
-  };
+  // Durable first; counters after. If the counters fail the events are on
+  // disk already and a restart rebuilds the counters from the store.
+  const committer = createGroupCommitter<UsageEvent>(async (events) => {
+    await options.durable(events);
+    for (const handler of options.after) await handler(events);
+  });
 
   return {
     publish(events) {
       if (closed) return Promise.reject(new Error("bus is closed"));
-      if (events.length === 0) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ events, resolve, reject });
-        if (!flushing) void flush();
-      });
+      return committer.submit(events);
     },
     deadLetter: (letters) => options.deadLetter(letters),
     async ready() {
@@ -57,7 +34,7 @@ export function createEmbeddedBus(options: {
     },
     async close() {
       closed = true;
-      while (flushing) await new Promise((r) => setImmediate(r));
+      await committer.drain();
     },
   };
 }

@@ -1,5 +1,6 @@
 export * from "./consume-loop";
 export * from "./consumer-service";
 export * from "./embedded-bus";
+export * from "./group-commit";
 export * from "./kafka";
 export * from "./topics";

@@ -147,9 +147,18 @@ describe("normalizeUsageEvent", () => {
     expect(reject({ ...clawTrace, cost_usd: -1 })[0]?.path).toBe("cost_usd");
   });
 
-  it("prices an event without a reported cost, and says when it cannot", () => {
-    const price = (model: string) => (model === "gpt-4o" ? 7100 : null);
+  it("prices an event without a reported cost, flags estimates, and says when it cannot", () => {
+    const price = (model: string) =>
+      model === "gpt-4o"
+        ? { cost_micro_usd: 7100, estimated: false }
+        : model === "gpt-4o-2099-01-01"
+          ? { cost_micro_usd: 7100, estimated: true }
+          : null;
     expect(accept(clawTrace, { ...ctx, price })).toMatchObject({ cost_micro_usd: 7100, cost_source: "priced" });
+    expect(accept({ ...clawTrace, model: "gpt-4o-2099-01-01" }, { ...ctx, price })).toMatchObject({
+      cost_micro_usd: 7100,
+      cost_source: "estimated",
+    });
     expect(accept({ ...clawTrace, model: "mystery" }, { ...ctx, price })).toMatchObject({
       cost_micro_usd: 0,
       cost_source: "unknown",

@@ -13,8 +13,16 @@ export interface TokenCounts {
   reasoning_tokens: number;
 }
 
-/** Prices an event when it did not report its cost; null means the model is unknown. */
-export type PriceFn = (model: string, provider: string | null, tokens: TokenCounts) => number | null;
+/**
+ * Prices an event when it did not report its cost: null means the model is
+ * unknown; `estimated` means it was priced as a close relative (a dated
+ * snapshot of a known model).
+ */
+export type PriceFn = (
+  model: string,
+  provider: string | null,
+  tokens: TokenCounts,
+) => { cost_micro_usd: number; estimated: boolean } | null;
 
 export interface NormalizeContext {
   nowMs: number;
@@ -205,7 +213,6 @@ function resolveCost(
   if (reportedMicro !== null) return { cost_micro_usd: reportedMicro, cost_source: "reported" };
   const priced = price?.(model, provider, counts) ?? null;
   // Unknown is recorded as such (cost_source) so no report mistakes it for free.
-  return priced === null
-    ? { cost_micro_usd: 0, cost_source: "unknown" }
-    : { cost_micro_usd: priced, cost_source: "priced" };
+  if (priced === null) return { cost_micro_usd: 0, cost_source: "unknown" };
+  return { cost_micro_usd: priced.cost_micro_usd, cost_source: priced.estimated ? "estimated" : "priced" };
 }

@@ -83,7 +83,14 @@ describe("cost to the micro-dollar", () => {
       reason: "unknown model",
     });
     expect(table.lookup("gpt-4").known).toBe(true);
-    expect(table.lookup("gpt-4o-2099-01-01").known).toBe(false); // no fuzzy matching
+    expect(table.lookup("gpt-4o-turbo-imaginary").known).toBe(false); // no fuzzy matching
+  });
+
+  it("prices an unlisted dated snapshot as its model, flagged as an estimate", () => {
+    const cost = table.cost("gpt-4o-2099-01-01", usage({ input_tokens: 1040, output_tokens: 450 }));
+    expect(cost).toMatchObject({ known: true, key: "gpt-4o", estimated: true, cost_micro_usd: 7100 });
+    expect(table.cost("claude-sonnet-4-5@20990101", usage({ input_tokens: 1 }))).toMatchObject({ estimated: true });
+    expect(table.cost("gpt-4o", usage({ input_tokens: 1 }))).toMatchObject({ estimated: false });
   });
 
   it("finds names case-insensitively", () => {

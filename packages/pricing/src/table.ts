@@ -4,9 +4,12 @@ import { z } from "zod";
 import { BASE_PRICE_FIELDS, isPriceField } from "./fields";
 import { type CostBreakdown, costOf, type ModelPrice, toModelPrice } from "./price";
 
-export type Lookup = { known: true; key: string; price: ModelPrice } | { known: false; model: string };
+/** `estimated`: no price for this exact name, but for the model it is a dated snapshot of. */
+export type Lookup =
+  | { known: true; key: string; price: ModelPrice; estimated: boolean }
+  | { known: false; model: string };
 export type Cost =
-  | { known: true; key: string; cost_micro_usd: number; breakdown_pico_usd: CostBreakdown }
+  | { known: true; key: string; estimated: boolean; cost_micro_usd: number; breakdown_pico_usd: CostBreakdown }
   | { known: false; model: string; reason: "unknown model" };
 
 export interface PriceTable {
@@ -48,6 +51,9 @@ const overrideEntry = z
     }
   });
 const overridesSchema = z.record(z.string().min(1), overrideEntry);
+
+/** A date stamp at the end of a model name: -2024-08-06, -20250929, @20250929, -0613. */
+const SNAPSHOT_SUFFIX = /[-@](\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
 
 export type PriceOverrides = Record<string, Record<string, unknown>>;
 
@@ -107,7 +113,14 @@ export function loadPriceTable(options: { overridesFile?: string; overrides?: Pr
     if (slash > 0) candidates.push(model.slice(slash + 1));
     for (const candidate of candidates) {
       const key = find(candidate);
-      if (key) return { known: true, key, price: exact.get(key) as ModelPrice };
+      if (key) return { known: true, key, price: exact.get(key) as ModelPrice, estimated: false };
+    }
+    // A dated snapshot the table does not list yet ("gpt-4o-2099-01-01") is
+    // priced as its model and flagged as an estimate; nothing fuzzier.
+    for (const candidate of candidates) {
+      const undated = candidate.replace(SNAPSHOT_SUFFIX, "");
+      const key = undated !== candidate ? find(undated) : undefined;
+      if (key) return { known: true, key, price: exact.get(key) as ModelPrice, estimated: true };
     }
     return { known: false, model };
   };
@@ -117,7 +130,7 @@ export function loadPriceTable(options: { overridesFile?: string; overrides?: Pr
     cost(model, usage, provider) {
       const found = lookup(model, provider);
       if (!found.known) return { known: false, model, reason: "unknown model" };
-      return { known: true, key: found.key, ...costOf(found.price, usage) };
+      return { known: true, key: found.key, estimated: found.estimated, ...costOf(found.price, usage) };
     },
     size: exact.size,
     roundedPrices,

@@ -1,3 +1,4 @@
+import { ingestLimitsEnvShape } from "@tollgate/ingest";
 import { envLogLevel, envPort } from "@tollgate/kit";
 import { z } from "zod";
 
@@ -10,9 +11,7 @@ export const embeddedEnvSchema = z.object({
   ENFORCEMENT_PORT: envPort(8080),
   /** Optional here: without it a key is generated once and kept in the data dir. */
   TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
-  TOLLGATE_PRICES_FILE: z.string().optional(),
-  INGEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
-  INGEST_MAX_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  ...ingestLimitsEnvShape,
   LOG_LEVEL: envLogLevel,
 });
 export type EmbeddedEnv = z.infer<typeof embeddedEnvSchema>;

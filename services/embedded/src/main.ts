@@ -72,8 +72,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       keys,
       prices,
       logger,
-      bodyLimitBytes: env.INGEST_BODY_LIMIT_BYTES,
-      maxBatch: env.INGEST_MAX_BATCH,
+      limits: env,
     }),
   );
   finishHttpApp(ingestApp, logger);
@@ -100,7 +99,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     `${[
       "",
       "Tollgate is running (embedded mode)",
-      `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events`,
+      `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events, POST /v1/traces (OTLP)`,
       `  enforcement  http://${host}:${portOf(enforcementServer)}   GET /v1/usage, /v1/keys`,
       `  data         ${dataDir}`,
       `  admin key    ${admin.key}   (${admin.origin})`,

@@ -1,9 +1,10 @@
 import { trace } from "@opentelemetry/api";
 import { principalOf } from "@tollgate/auth";
-import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
-import { type FieldError, normalizeUsageEvent, type PriceFn, type UsageEvent } from "@tollgate/events";
+import type { UsagePublisher } from "@tollgate/bus";
+import type { PriceFn } from "@tollgate/events";
 import type { Logger } from "@tollgate/kit";
 import express, { type Request, type RequestHandler, type Response } from "express";
+import { acceptItems, handOff } from "./accept";
 
 export interface EventsRouteDeps {
   publisher: UsagePublisher;
@@ -12,12 +13,13 @@ export interface EventsRouteDeps {
   clock?: () => number;
   bodyLimitBytes: number;
   maxBatch: number;
+  publishTimeoutMs: number;
 }
 
 const tracer = trace.getTracer("tollgate-ingest");
 
 /** How long a client should wait before retrying when the bus cannot take events. */
-const RETRY_AFTER_S = 5;
+export const RETRY_AFTER_S = 5;
 
 /**
  * POST /v1/events: one event or {"events": [...]}. Each item is validated on
@@ -51,44 +53,17 @@ export function eventsRoute(deps: EventsRouteDeps): RequestHandler[] {
       return;
     }
 
-    const principal = principalOf(res);
-    const nowMs = clock();
-    const accepted: UsageEvent[] = [];
-    const rejected: Array<{ index: number; errors: FieldError[] }> = [];
-    const letters: DeadLetter[] = [];
-    items.list.forEach((raw, index) => {
-      const result = normalizeUsageEvent(raw, {
-        nowMs,
-        source: "json",
-        defaults: principal.defaultTags,
-        keyId: principal.keyId,
-        price: deps.price,
-      });
-      if (result.ok) {
-        accepted.push(result.event);
-        return;
-      }
-      rejected.push({ index, errors: result.errors });
-      letters.push({
-        stage: "ingest",
-        reason: `invalid usage event: ${result.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`,
-        errors: result.errors,
-        payload: safeStringify(raw),
-        key_id: principal.keyId,
-        received_at_ms: nowMs,
-      });
-    });
-
+    const acceptance = acceptItems(
+      items.list.map((raw) => ({ raw })),
+      { principal: principalOf(res), nowMs: clock(), source: "json", price: deps.price },
+    );
     await tracer.startActiveSpan("ingest.publish", async (span) => {
-      span.setAttribute("tollgate.events.accepted", accepted.length);
-      span.setAttribute("tollgate.events.rejected", rejected.length);
+      span.setAttribute("tollgate.events.accepted", acceptance.accepted.length);
+      span.setAttribute("tollgate.events.rejected", acceptance.rejected.length);
       try {
-        // Dead letters first: if they cannot be kept, nothing is published and
-        // the client's retry repeats the whole batch without double counting.
-        await deps.publisher.deadLetter(letters);
-        await deps.publisher.publish(accepted);
+        await handOff(deps.publisher, acceptance, deps.publishTimeoutMs);
       } catch (err) {
-        deps.logger.warn({ err, accepted: accepted.length }, "bus refused events; answering 503");
+        deps.logger.warn({ err, accepted: acceptance.accepted.length }, "bus refused events; answering 503");
         res.status(503).set("Retry-After", String(RETRY_AFTER_S)).json({
           error: "unavailable",
           message: "usage could not be handed to the bus; nothing from this request was accepted — retry later",
@@ -97,7 +72,9 @@ export function eventsRoute(deps: EventsRouteDeps): RequestHandler[] {
       } finally {
         span.end();
       }
-      res.status(accepted.length > 0 ? 202 : 400).json({ accepted: accepted.length, rejected });
+      res
+        .status(acceptance.accepted.length > 0 ? 202 : 400)
+        .json({ accepted: acceptance.accepted.length, rejected: acceptance.rejected });
     });
   };
   return [requireJson, parseJson, handler];
@@ -112,12 +89,4 @@ function batchItems(body: unknown): { list: unknown[] } | { error: string } {
   }
   if (body !== null && typeof body === "object" && !Array.isArray(body)) return { list: [body] };
   return { error: 'body must be one usage event object or {"events": [...]}' };
-}
-
-function safeStringify(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? "null";
-  } catch {
-    return String(value);
-  }
 }

@@ -51,8 +51,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       keys,
       prices,
       logger,
-      bodyLimitBytes: env.INGEST_BODY_LIMIT_BYTES,
-      maxBatch: env.INGEST_MAX_BATCH,
+      limits: env,
     }),
   );
   finishHttpApp(app, logger);

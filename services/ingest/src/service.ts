@@ -4,16 +4,20 @@ import type { PriceFn } from "@tollgate/events";
 import type { Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
+import { createAdmission } from "./admission";
+import type { IngestLimits } from "./env";
 import { eventsRoute } from "./events-route";
+import { refuseOtlp, tracesRoute } from "./traces-route";
+
+export { type IngestLimits, ingestLimitsEnvShape } from "./env";
 
 export interface IngestDeps {
   publisher: UsagePublisher;
   keys: KeyStore;
   prices: PriceTable;
   logger: Logger;
+  limits: IngestLimits;
   clock?: () => number;
-  bodyLimitBytes?: number;
-  maxBatch?: number;
 }
 
 /** Ingest's routes, the same in both modes; the publisher decides where events go. */
@@ -21,20 +25,36 @@ export function createIngestRouter(deps: IngestDeps): Router {
   const router = express.Router();
   const price: PriceFn = (model, provider, tokens) => {
     const result = deps.prices.cost(model, tokens, provider ?? undefined);
-    return result.known ? result.cost_micro_usd : null;
+    return result.known ? { cost_micro_usd: result.cost_micro_usd, estimated: result.estimated } : null;
   };
+  const common = {
+    publisher: deps.publisher,
+    price,
+    logger: deps.logger,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    bodyLimitBytes: deps.limits.INGEST_BODY_LIMIT_BYTES,
+    publishTimeoutMs: deps.limits.INGEST_PUBLISH_TIMEOUT_MS,
+  };
+  // One gate for both routes: they share the process's memory and the bus.
+  const admission = createAdmission(deps.limits.INGEST_MAX_IN_FLIGHT);
+
   router.post(
     "/v1/events",
     authenticate(deps.keys),
     requireRole("agent"),
-    ...eventsRoute({
-      publisher: deps.publisher,
-      price,
-      logger: deps.logger,
-      ...(deps.clock ? { clock: deps.clock } : {}),
-      bodyLimitBytes: deps.bodyLimitBytes ?? 1_048_576,
-      maxBatch: deps.maxBatch ?? 1_000,
+    admission.middleware((_req, res) => {
+      res
+        .status(429)
+        .json({ error: "overloaded", message: "ingest is at capacity; retry after the Retry-After delay" });
     }),
+    ...eventsRoute({ ...common, maxBatch: deps.limits.INGEST_MAX_BATCH }),
+  );
+  router.post(
+    "/v1/traces",
+    authenticate(deps.keys),
+    requireRole("agent"),
+    admission.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
+    ...tracesRoute(common),
   );
   return router;
 }

@@ -1,0 +1,77 @@
+/**
+ * Group commit: callers hand in items and wait; whatever arrives while a
+ * flush is running goes into the next one. Under load this turns many small
+ * writes (one per HTTP request) into few large ones (one Kafka produce
+ * request, one chDB insert) without a linger timer adding latency when idle.
+ * Each caller's promise settles with the flush that carried its items, so
+ * nobody is told "done" before the write is.
+ */
+export interface GroupCommitter<T> {
+  submit(items: ReadonlyArray<T>): Promise<void>;
+  /** Resolves once every submitted item has been flushed (or failed). */
+  drain(): Promise<void>;
+}
+
+export function createGroupCommitter<T>(
+  flush: (items: T[]) => Promise<void>,
+  options: { concurrency?: number; maxItems?: number } = {},
+): GroupCommitter<T> {
+  const concurrency = options.concurrency ?? 1;
+  const maxItems = options.maxItems ?? Number.POSITIVE_INFINITY;
+  type Waiter = { items: ReadonlyArray<T>; resolve: () => void; reject: (err: unknown) => void };
+  let queue: Waiter[] = [];
+  let running = 0;
+  let idle: Array<() => void> = [];
+
+  const take = (): Waiter[] => {
+    // At least one waiter per flush, then as many as fit under maxItems.
+    let count = 0;
+    let n = 0;
+    while (n < queue.length && (n === 0 || count + (queue[n]?.items.length ?? 0) <= maxItems)) {
+      count += queue[n]?.items.length ?? 0;
+      n++;
+    }
+    const batch = queue.slice(0, n);
+    queue = queue.slice(n);
+    return batch;
+  };
+
+  const pump = () => {
+    while (running < concurrency && queue.length > 0) {
+      const batch = take();
+      running++;
+      flush(batch.flatMap((w) => [...w.items]))
+        .then(
+          () => {
+            for (const w of batch) w.resolve();
+          },
+          (err: unknown) => {
+            for (const w of batch) w.reject(err);
+          },
+        )
+        .finally(() => {
+          running--;
+          pump();
+          if (running === 0 && queue.length === 0) {
+            const waiting = idle;
+            idle = [];
+            for (const resolve of waiting) resolve();
+          }
+        });
+    }
+  };
+
+  return {
+    submit(items) {
+      if (items.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ items, resolve, reject });
+        pump();
+      });
+    },
+    drain() {
+      if (running === 0 && queue.length === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+  };
+}

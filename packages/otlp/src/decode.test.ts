@@ -1,0 +1,102 @@
+import { context, trace } from "@opentelemetry/api";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { describe, expect, it } from "vitest";
+import { decodeJsonTraces, decodeProtobufTraces, OtlpDecodeError } from "./decode";
+import { ExportTraceServiceResponse, RpcStatus } from "./proto";
+import { encodeExportResponse, encodeStatus } from "./response";
+
+/** Spans made by the official SDK, serialised by the official OTLP serializers. */
+function agentTrace(): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "research-agent", "tollgate.project.id": "p1" }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("test");
+  const agent = tracer.startSpan("invoke_agent researcher", {
+    attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.id": "researcher-01", "user.id": "u1" },
+  });
+  const ctx = trace.setSpan(context.active(), agent);
+  const chat = tracer.startSpan(
+    "chat gpt-4o",
+    {
+      attributes: {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1040,
+        "gen_ai.usage.output_tokens": 450,
+        "big.int": 2 ** 53 + 2,
+        ratio: 0.5,
+        flag: true,
+        list: ["a", "b"],
+      },
+    },
+    ctx,
+  );
+  chat.end();
+  agent.end();
+  return exporter.getFinishedSpans();
+}
+
+describe("OTLP decoding", () => {
+  it("reads protobuf and JSON from the official serializers into the same spans", () => {
+    const spans = agentTrace();
+    const fromProto = decodeProtobufTraces(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+    const fromJson = decodeJsonTraces(
+      new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans) as Uint8Array),
+    );
+    expect(fromProto).toEqual(fromJson);
+    expect(fromProto).toHaveLength(2);
+
+    const chat = fromProto.find((s) => s.name === "chat gpt-4o");
+    const agent = fromProto.find((s) => s.name.startsWith("invoke_agent"));
+    expect(chat?.traceId).toBe(spans[0]?.spanContext().traceId);
+    expect(chat?.spanId).toBe(spans[0]?.spanContext().spanId);
+    expect(chat?.parentSpanId).toBe(agent?.spanId);
+    expect(agent?.parentSpanId).toBeNull();
+    expect(chat?.attributes).toMatchObject({
+      "gen_ai.usage.input_tokens": 1040,
+      "gen_ai.usage.output_tokens": 450,
+      "big.int": String(2 ** 53 + 2), // never a silently rounded number
+      ratio: 0.5,
+      flag: true,
+    });
+    expect(chat?.attributes).not.toHaveProperty("list");
+    expect(chat?.resource).toMatchObject({ "tollgate.project.id": "p1" });
+    expect(chat?.endTimeMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(chat?.path).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[\d\]$/);
+  });
+
+  it("refuses bytes that are not a request, and JSON of the wrong shape, with the reason", () => {
+    expect(() => decodeProtobufTraces(Uint8Array.from([0x0a, 0xff, 0xff, 0xff]))).toThrow(OtlpDecodeError);
+    expect(() => decodeJsonTraces("{not json")).toThrow(/not valid JSON/);
+    expect(() => decodeJsonTraces('{"resourceSpans": 5}')).toThrow(/resourceSpans/);
+    expect(() =>
+      decodeJsonTraces('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz","spanId":"00"}]}]}]}'),
+    ).toThrow(/traceId must be 16 bytes in hex/);
+    expect(decodeProtobufTraces(new Uint8Array())).toEqual([]); // an empty request is valid
+  });
+
+  it("encodes replies that OTLP clients can read", () => {
+    const none = ExportTraceServiceResponse.decode(encodeExportResponse("protobuf", 0, "") as Buffer);
+    expect(ExportTraceServiceResponse.toObject(none)).toEqual({});
+    const partial = ExportTraceServiceResponse.decode(encodeExportResponse("protobuf", 3, "why") as Buffer);
+    expect(ExportTraceServiceResponse.toObject(partial, { longs: Number })).toEqual({
+      partialSuccess: { rejectedSpans: 3, errorMessage: "why" },
+    });
+    expect(JSON.parse(encodeExportResponse("json", 2, "why") as string)).toEqual({
+      partialSuccess: { rejectedSpans: "2", errorMessage: "why" },
+    });
+    expect(RpcStatus.toObject(RpcStatus.decode(encodeStatus("protobuf", 3, "bad") as Buffer))).toEqual({
+      code: 3,
+      message: "bad",
+    });
+  });
+});

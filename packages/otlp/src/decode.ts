@@ -1,0 +1,214 @@
+import { z } from "zod";
+import { ExportTraceServiceRequest } from "./proto";
+
+/**
+ * One span of an OTLP trace request, in the shape the usage mapping reads:
+ * ids in lowercase hex (as OTLP/JSON writes them), times in epoch ms,
+ * attributes flattened to scalars, and the resource attributes beside it.
+ */
+export interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  name: string;
+  startTimeMs: number | null;
+  endTimeMs: number | null;
+  attributes: Attributes;
+  resource: Attributes;
+  /** Span status ERROR. */
+  error: boolean;
+  /** Where the span sits in the request, for error messages: "resourceSpans[0].scopeSpans[1].spans[2]". */
+  path: string;
+}
+
+/** Scalar attribute values; an int64 beyond 2^53 stays a decimal string. Arrays and maps are not read. */
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue>;
+
+/** The request could not be decoded at all: the whole request gets 400. */
+export class OtlpDecodeError extends Error {
+  override name = "OtlpDecodeError";
+}
+
+const STATUS_CODE_ERROR = 2;
+
+// ---- protobuf ---------------------------------------------------------------
+
+interface ProtoAnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string;
+  doubleValue?: number;
+  bytesValue?: Uint8Array;
+}
+interface ProtoKeyValue {
+  key?: string;
+  value?: ProtoAnyValue;
+}
+interface ProtoSpan {
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
+  parentSpanId?: Uint8Array;
+  name?: string;
+  startTimeUnixNano?: string;
+  endTimeUnixNano?: string;
+  attributes?: ProtoKeyValue[];
+  status?: { code?: number };
+}
+interface ProtoRequest {
+  resourceSpans?: Array<{
+    resource?: { attributes?: ProtoKeyValue[] };
+    scopeSpans?: Array<{ spans?: ProtoSpan[] }>;
+  }>;
+}
+
+export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
+  let request: ProtoRequest;
+  try {
+    const message = ExportTraceServiceRequest.decode(body);
+    request = ExportTraceServiceRequest.toObject(message, { longs: String, defaults: false }) as ProtoRequest;
+  } catch (err) {
+    throw new OtlpDecodeError(`body is not an OTLP ExportTraceServiceRequest in protobuf: ${(err as Error).message}`);
+  }
+  const spans: OtlpSpan[] = [];
+  (request.resourceSpans ?? []).forEach((rs, r) => {
+    const resource = protoAttributes(rs.resource?.attributes);
+    (rs.scopeSpans ?? []).forEach((ss, s) => {
+      (ss.spans ?? []).forEach((span, i) => {
+        spans.push({
+          traceId: hex(span.traceId),
+          spanId: hex(span.spanId),
+          parentSpanId: span.parentSpanId && span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
+          name: span.name ?? "",
+          startTimeMs: nanosToMs(span.startTimeUnixNano),
+          endTimeMs: nanosToMs(span.endTimeUnixNano),
+          attributes: protoAttributes(span.attributes),
+          resource,
+          error: span.status?.code === STATUS_CODE_ERROR,
+          path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`,
+        });
+      });
+    });
+  });
+  return spans;
+}
+
+function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
+  const out: Attributes = {};
+  for (const { key, value } of list ?? []) {
+    if (!key || !value) continue;
+    if (value.stringValue !== undefined) out[key] = value.stringValue;
+    else if (value.boolValue !== undefined) out[key] = value.boolValue;
+    else if (value.intValue !== undefined) out[key] = int64(value.intValue);
+    else if (value.doubleValue !== undefined) out[key] = value.doubleValue;
+  }
+  return out;
+}
+
+// ---- JSON (OTLP/JSON: lowerCamelCase names, hex ids, int64 as string or number) ----
+
+// JSON numbers past 2^53 are legal here (JSON.parse already rounded them); int64() keeps them as strings.
+const int64Json = z.union([
+  z.string().regex(/^-?\d+$/, { error: "must be an integer" }),
+  z.number().refine(Number.isInteger, { error: "must be an integer" }),
+]);
+const anyValueJson = z.object({
+  stringValue: z.string().optional(),
+  boolValue: z.boolean().optional(),
+  intValue: int64Json.optional(),
+  doubleValue: z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/)]).optional(),
+});
+const keyValueJson = z.object({ key: z.string(), value: anyValueJson.optional() });
+const hexId = (bytes: number) =>
+  z.string().regex(new RegExp(`^([0-9a-fA-F]{${bytes * 2}})?$`), { error: `must be ${bytes} bytes in hex` });
+const unixNanoJson = z.union([
+  z.string().regex(/^\d+$/, { error: "must be unsigned nanoseconds" }),
+  z.number().min(0).refine(Number.isInteger, { error: "must be unsigned nanoseconds" }),
+]);
+const spanJson = z.object({
+  traceId: hexId(16).optional(),
+  spanId: hexId(8).optional(),
+  parentSpanId: hexId(8).optional(),
+  name: z.string().optional(),
+  startTimeUnixNano: unixNanoJson.optional(),
+  endTimeUnixNano: unixNanoJson.optional(),
+  attributes: z.array(keyValueJson).optional(),
+  status: z.object({ code: z.union([z.int(), z.string()]).optional() }).optional(),
+});
+const requestJson = z.object({
+  resourceSpans: z
+    .array(
+      z.object({
+        resource: z.object({ attributes: z.array(keyValueJson).optional() }).optional(),
+        scopeSpans: z.array(z.object({ spans: z.array(spanJson).optional() })).optional(),
+      }),
+    )
+    .optional(),
+});
+
+export function decodeJsonTraces(text: string): OtlpSpan[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new OtlpDecodeError(`body is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = requestJson.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new OtlpDecodeError(
+      `body is not an OTLP/JSON ExportTraceServiceRequest: ${issue?.path.map(String).join(".") || "(root)"} ${issue?.message}`,
+    );
+  }
+  const spans: OtlpSpan[] = [];
+  (parsed.data.resourceSpans ?? []).forEach((rs, r) => {
+    const resource = jsonAttributes(rs.resource?.attributes);
+    (rs.scopeSpans ?? []).forEach((ss, s) => {
+      (ss.spans ?? []).forEach((span, i) => {
+        spans.push({
+          traceId: (span.traceId ?? "").toLowerCase(),
+          spanId: (span.spanId ?? "").toLowerCase(),
+          parentSpanId: span.parentSpanId ? span.parentSpanId.toLowerCase() : null,
+          name: span.name ?? "",
+          startTimeMs: nanosToMs(span.startTimeUnixNano),
+          endTimeMs: nanosToMs(span.endTimeUnixNano),
+          attributes: jsonAttributes(span.attributes),
+          resource,
+          error: span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
+          path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`,
+        });
+      });
+    });
+  });
+  return spans;
+}
+
+function jsonAttributes(list: Array<z.infer<typeof keyValueJson>> | undefined): Attributes {
+  const out: Attributes = {};
+  for (const { key, value } of list ?? []) {
+    if (!value) continue;
+    if (value.stringValue !== undefined) out[key] = value.stringValue;
+    else if (value.boolValue !== undefined) out[key] = value.boolValue;
+    else if (value.intValue !== undefined) out[key] = int64(BigInt(value.intValue).toString());
+    else if (value.doubleValue !== undefined) out[key] = Number(value.doubleValue);
+  }
+  return out;
+}
+
+// ---- shared -------------------------------------------------------------------
+
+function hex(bytes: Uint8Array | undefined): string {
+  return bytes ? Buffer.from(bytes).toString("hex") : "";
+}
+
+/** int64 as a number when exact, else the decimal string (never a silently rounded number). */
+function int64(decimal: string): number | string {
+  const n = Number(decimal);
+  return Number.isSafeInteger(n) ? n : decimal;
+}
+
+function nanosToMs(nanos: string | number | undefined): number | null {
+  if (nanos === undefined) return null;
+  const ms = Number(BigInt(typeof nanos === "number" ? Math.trunc(nanos) : nanos) / 1_000_000n);
+  return ms > 0 ? ms : null;
+}

@@ -1,0 +1,3 @@
+export * from "./decode";
+export * from "./response";
+export * from "./usage";

@@ -1,0 +1,194 @@
+import type { Attributes, AttributeValue, OtlpSpan } from "./decode";
+
+/**
+ * Which spans of an OTLP request are usage, and the usage event input
+ * (POST /v1/events shape) each one becomes. Validation, defaults from the API
+ * key and pricing happen after, in the one normaliser every report goes
+ * through.
+ *
+ * Counting rule: a model call is counted once, at the span that made it.
+ * - `gen_ai.operation.name` of a model call (chat, text_completion,
+ *   generate_content, embeddings) → counted.
+ * - agent-level operations (invoke_agent, create_agent, execute_tool, …)
+ *   often repeat their children's totals → never counted; they lend their
+ *   agent identity to the spans below them.
+ * - no operation name but GenAI token attributes (older instrumentations) →
+ *   counted too.
+ * - in both cases only the innermost: a span with counted usage below it in
+ *   the same request is not counted on top of it.
+ * - OpenClaw: `openclaw.model.usage` is its accounting span → counted;
+ *   `openclaw.model.call` may repeat it → not counted.
+ * Everything else is not usage: ignored, not rejected.
+ */
+export const MODEL_CALL_OPERATIONS: ReadonlySet<string> = new Set([
+  "chat",
+  "text_completion",
+  "generate_content",
+  "embeddings",
+]);
+const OPENCLAW_USAGE_SPAN = "openclaw.model.usage";
+const OPENCLAW_CALL_SPAN = "openclaw.model.call";
+
+/** First attribute present wins: current semantic-convention names before older ones. */
+const NAMES = {
+  input: ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "openclaw.tokens.input"],
+  output: ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "openclaw.tokens.output"],
+  cacheRead: [
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.cached_tokens",
+    "openclaw.tokens.cache_read",
+  ],
+  cacheCreation: [
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "openclaw.tokens.cache_write",
+  ],
+  reasoning: ["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"],
+  model: ["gen_ai.response.model", "gen_ai.request.model", "openclaw.model"],
+  provider: ["gen_ai.provider.name", "gen_ai.system", "openclaw.provider"],
+  cost: ["tollgate.cost_usd"],
+} as const;
+
+/** Identity: from the span, else the nearest enclosing span that has it, else the resource. */
+const IDENTITY = {
+  user_id: ["tollgate.user.id", "user.id", "enduser.id"],
+  session_id: ["tollgate.session.id", "session.id", "gen_ai.conversation.id"],
+  agent_id: ["tollgate.agent.id", "gen_ai.agent.id", "gen_ai.agent.name", "openclaw.agent"],
+  project_id: ["tollgate.project.id"],
+  team_id: ["tollgate.team.id"],
+  org_id: ["tollgate.org.id"],
+  feature: ["tollgate.feature"],
+  task_type: ["tollgate.task.type"],
+  reservation_id: ["tollgate.reservation.id"],
+} as const;
+
+export interface SpanUsage {
+  span: OtlpSpan;
+  /** A usage event input for normalizeUsageEvent. */
+  input: Record<string, unknown>;
+}
+
+export interface SpansToUsage {
+  usage: SpanUsage[];
+  /** Model calls that cannot be usage (no token counts): rejected, with the reason. */
+  rejected: Array<{ span: OtlpSpan; reason: string }>;
+  /** Spans that are not usage at all. */
+  ignored: number;
+}
+
+type Kind = "model_call" | "maybe_usage" | "not_usage";
+
+export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
+  const byId = new Map<string, OtlpSpan>();
+  for (const span of spans) byId.set(spanKey(span.traceId, span.spanId), span);
+  const parentOf = (span: OtlpSpan) =>
+    span.parentSpanId ? byId.get(spanKey(span.traceId, span.parentSpanId)) : undefined;
+
+  const kinds = new Map<OtlpSpan, Kind>(spans.map((span) => [span, kindOf(span)]));
+  // Only the innermost usage is counted: a span with usage below it (a
+  // wrapper that sums its children, or a framework's chat span around the
+  // provider client's chat span) would count the same tokens twice.
+  const hasCountedDescendant = new Set<OtlpSpan>();
+  for (const span of spans) {
+    if (kinds.get(span) === "not_usage" || !hasTokens(span.attributes)) continue;
+    const seen = new Set<OtlpSpan>();
+    for (let p = parentOf(span); p && !seen.has(p); p = parentOf(p)) {
+      seen.add(p); // a cycle of parent ids must not loop forever
+      hasCountedDescendant.add(p);
+    }
+  }
+
+  const result: SpansToUsage = { usage: [], rejected: [], ignored: 0 };
+  for (const span of spans) {
+    const kind = kinds.get(span);
+    if (kind === "not_usage" || hasCountedDescendant.has(span)) {
+      result.ignored++;
+      continue;
+    }
+    if (!hasTokens(span.attributes)) {
+      result.rejected.push({
+        span,
+        reason: `${span.path}: model-call span "${span.name}" carries no token usage (gen_ai.usage.input_tokens / output_tokens)`,
+      });
+      continue;
+    }
+    result.usage.push({ span, input: toEventInput(span, parentOf) });
+  }
+  return result;
+}
+
+function kindOf(span: OtlpSpan): Kind {
+  const operation = span.attributes["gen_ai.operation.name"];
+  if (typeof operation === "string") return MODEL_CALL_OPERATIONS.has(operation) ? "model_call" : "not_usage";
+  if (span.name === OPENCLAW_USAGE_SPAN) return "model_call";
+  if (span.name === OPENCLAW_CALL_SPAN) return "not_usage";
+  return hasTokens(span.attributes) ? "maybe_usage" : "not_usage";
+}
+
+function hasTokens(attrs: Attributes): boolean {
+  return first(attrs, NAMES.input) !== undefined || first(attrs, NAMES.output) !== undefined;
+}
+
+function toEventInput(span: OtlpSpan, parentOf: (span: OtlpSpan) => OtlpSpan | undefined): Record<string, unknown> {
+  const attrs = span.attributes;
+  const identity: Record<string, AttributeValue | undefined> = {};
+  for (const [field, names] of Object.entries(IDENTITY)) {
+    const value = inherited(span, names, parentOf) ?? first(span.resource, names);
+    // A numeric user id is still an id.
+    identity[field] = typeof value === "number" ? String(value) : value;
+  }
+  const model = first(attrs, NAMES.model) ?? first(span.resource, NAMES.model);
+  const cost = first(attrs, NAMES.cost);
+  return {
+    trace_id: span.traceId || undefined,
+    span_id: span.spanId || undefined,
+    timestamp: span.endTimeMs ?? span.startTimeMs ?? undefined,
+    ...identity,
+    provider: first(attrs, NAMES.provider) ?? first(span.resource, NAMES.provider),
+    model,
+    usage: {
+      input_tokens: tokenValue(first(attrs, NAMES.input)),
+      output_tokens: tokenValue(first(attrs, NAMES.output)),
+      cached_input_tokens: tokenValue(first(attrs, NAMES.cacheRead)),
+      cache_creation_input_tokens: tokenValue(first(attrs, NAMES.cacheCreation)),
+      reasoning_tokens: tokenValue(first(attrs, NAMES.reasoning)),
+    },
+    cost_usd: cost,
+    status: span.error ? "error" : "ok",
+  };
+}
+
+function inherited(
+  span: OtlpSpan,
+  names: ReadonlyArray<string>,
+  parentOf: (span: OtlpSpan) => OtlpSpan | undefined,
+): AttributeValue | undefined {
+  const seen = new Set<OtlpSpan>();
+  for (let s: OtlpSpan | undefined = span; s && !seen.has(s); s = parentOf(s)) {
+    seen.add(s);
+    const value = first(s.attributes, names);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function first(attrs: Attributes, names: ReadonlyArray<string>): AttributeValue | undefined {
+  for (const name of names) {
+    const value = attrs[name];
+    if (value !== undefined && value !== "") return value;
+  }
+  return undefined;
+}
+
+/** Token counts arrive as ints, sometimes as strings or whole doubles; anything else goes on to fail validation. */
+function tokenValue(value: AttributeValue | undefined): unknown {
+  if (typeof value === "string" && /^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+function spanKey(traceId: string, spanId: string): string {
+  return `${traceId}/${spanId}`;
+}
+
+export type { Attributes };

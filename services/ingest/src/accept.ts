@@ -1,0 +1,104 @@
+import type { Principal } from "@tollgate/auth";
+import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
+import {
+  type EventSource,
+  type FieldError,
+  normalizeUsageEvent,
+  type PriceFn,
+  type UsageEvent,
+} from "@tollgate/events";
+import { withTimeout } from "@tollgate/kit";
+
+/** One reported item: what normalises to an event, and what the dead letter keeps if it does not. */
+export interface ReportedItem {
+  raw: unknown;
+  /** The original payload for the dead letter (defaults to the raw item as JSON). */
+  payload?: string;
+}
+
+export interface Acceptance {
+  accepted: UsageEvent[];
+  rejected: Array<{ index: number; errors: FieldError[] }>;
+  letters: DeadLetter[];
+}
+
+/**
+ * Validates and normalises every item on its own, so one bad item never
+ * costs the batch its good ones. The same for JSON events and OTLP spans.
+ */
+export function acceptItems(
+  items: ReadonlyArray<ReportedItem>,
+  ctx: { principal: Principal; nowMs: number; source: EventSource; price: PriceFn },
+): Acceptance {
+  const result: Acceptance = { accepted: [], rejected: [], letters: [] };
+  items.forEach((item, index) => {
+    const normalized = normalizeUsageEvent(item.raw, {
+      nowMs: ctx.nowMs,
+      source: ctx.source,
+      defaults: ctx.principal.defaultTags,
+      keyId: ctx.principal.keyId,
+      price: ctx.price,
+    });
+    if (normalized.ok) {
+      result.accepted.push(normalized.event);
+      return;
+    }
+    result.rejected.push({ index, errors: normalized.errors });
+    result.letters.push(
+      deadLetter(
+        `invalid usage event: ${normalized.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`,
+        item.payload ?? safeStringify(item.raw),
+        ctx,
+        normalized.errors,
+      ),
+    );
+  });
+  return result;
+}
+
+export function deadLetter(
+  reason: string,
+  payload: string,
+  ctx: { principal: Principal | null; nowMs: number },
+  errors: FieldError[] = [],
+): DeadLetter {
+  return {
+    stage: "ingest",
+    reason,
+    errors,
+    payload,
+    key_id: ctx.principal?.keyId ?? null,
+    received_at_ms: ctx.nowMs,
+  };
+}
+
+/**
+ * Hands a request's outcome to the bus: dead letters first, then events.
+ * If the dead letters cannot be kept, nothing is published, and the client's
+ * retry of the whole request cannot double count. Bounded by a timeout so a
+ * broker outage answers 503 instead of holding the request (and its memory).
+ * A timed-out publish may still land later; the client's retry then carries
+ * the same event ids and consumers dedupe them.
+ */
+export async function handOff(
+  publisher: UsagePublisher,
+  acceptance: Pick<Acceptance, "accepted" | "letters">,
+  timeoutMs: number,
+): Promise<void> {
+  await withTimeout(
+    (async () => {
+      await publisher.deadLetter(acceptance.letters);
+      await publisher.publish(acceptance.accepted);
+    })(),
+    timeoutMs,
+    `the bus did not take the events within ${timeoutMs} ms`,
+  );
+}
+
+export function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "null";
+  } catch {
+    return String(value);
+  }
+}

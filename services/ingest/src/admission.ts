@@ -1,0 +1,43 @@
+import type { Request, RequestHandler, Response } from "express";
+
+/**
+ * Backpressure: at most `maxInFlight` report requests are read, validated or
+ * waiting on the bus at once; the next one is refused with 429 and
+ * Retry-After before its body is read. Memory stays bounded by
+ * maxInFlight × body limit whatever the load, and clients (OTLP exporters
+ * included) back off and retry instead of piling up in a queue.
+ */
+export interface Admission {
+  middleware(refuse: (req: Request, res: Response, retryAfterS: number) => void): RequestHandler;
+  readonly inFlight: number;
+}
+
+export function createAdmission(maxInFlight: number, retryAfterS = 1): Admission {
+  let inFlight = 0;
+  return {
+    middleware(refuse) {
+      return (req, res, next) => {
+        if (inFlight >= maxInFlight) {
+          res.set("Retry-After", String(retryAfterS));
+          // The body is not read: close the connection so it is not parsed either.
+          res.set("Connection", "close");
+          refuse(req, res, retryAfterS);
+          return;
+        }
+        inFlight++;
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          inFlight--;
+        };
+        res.once("finish", release);
+        res.once("close", release);
+        next();
+      };
+    },
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { context, trace } from "@opentelemetry/api";
+import { ExportResultCode } from "@opentelemetry/core";
+import { OTLPTraceExporter as OTLPHttpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OTLPProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type SpanExporter,
+} from "@opentelemetry/sdk-trace-base";
+import { expect, it } from "vitest";
+import { runId } from "../support/engines";
+import { call } from "../support/http";
+import type { SkeletonTarget } from "./skeleton-scenario";
+
+/** One model call of the agent trace, in the new or the old GenAI attribute names. */
+interface Call {
+  names: "new" | "old";
+  input: number;
+  output: number;
+  cacheRead?: number;
+}
+
+/**
+ * An agent run as an instrumented framework emits it: an invoke_agent span
+ * carrying the user and the sum of its children's usage (which must not be
+ * counted again), chat spans below it, a tool span, and the project on the
+ * resource.
+ */
+function agentRun(user: string | null, calls: Call[], session = `session-of-${user}`): ReadableSpan[] {
+  const memory = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": "research-agent",
+      "tollgate.project.id": "otlp_fleet",
+      "tollgate.task.type": "research_summary",
+    }),
+    spanProcessors: [new SimpleSpanProcessor(memory)],
+  });
+  const tracer = provider.getTracer("e2e-agent");
+  const agent = tracer.startSpan("invoke_agent market-researcher", {
+    attributes: {
+      "gen_ai.operation.name": "invoke_agent",
+      "gen_ai.agent.name": "market-researcher-01",
+      ...(user === null ? {} : { "user.id": user }),
+      "session.id": session,
+      "gen_ai.usage.input_tokens": calls.reduce((sum, c) => sum + c.input, 0),
+      "gen_ai.usage.output_tokens": calls.reduce((sum, c) => sum + c.output, 0),
+    },
+  });
+  const inAgent = trace.setSpan(context.active(), agent);
+  for (const c of calls) {
+    const attributes =
+      c.names === "new"
+        ? {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": c.input,
+            "gen_ai.usage.output_tokens": c.output,
+            ...(c.cacheRead ? { "gen_ai.usage.cache_read.input_tokens": c.cacheRead } : {}),
+          }
+        : {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": c.input,
+            "gen_ai.usage.completion_tokens": c.output,
+          };
+    tracer.startSpan("chat gpt-4o", { attributes }, inAgent).end();
+  }
+  tracer
+    .startSpan("execute_tool web_search", { attributes: { "gen_ai.operation.name": "execute_tool" } }, inAgent)
+    .end();
+  agent.end();
+  return memory.getFinishedSpans();
+}
+
+function exportWith(exporter: SpanExporter, spans: ReadableSpan[]): Promise<{ code: ExportResultCode; error?: Error }> {
+  return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+/**
+ * gpt-4o list price: 2.5 µUSD per input token, 1.25 per cached input token,
+ * 10 per output token; each event's cost is rounded half up to the micro-USD once.
+ */
+function gpt4oMicro(calls: Call[]): number {
+  return calls.reduce(
+    (sum, c) => sum + Math.round((c.input - (c.cacheRead ?? 0)) * 2.5 + (c.cacheRead ?? 0) * 1.25 + c.output * 10),
+    0,
+  );
+}
+
+export function otlpScenario(target: () => SkeletonTarget): void {
+  const tenant = runId("org_otlp_");
+  let agentKey = "";
+  const traces = () => `${target().ingestUrl}/v1/traces`;
+
+  it("counts agent traces from the official OTLP exporters (protobuf and JSON) exactly, never the agent span twice", async () => {
+    const t = target();
+    const created = await call("POST", `${t.enforcementUrl}/v1/keys`, {
+      key: t.adminKey,
+      json: { role: "agent", name: "otlp agent", default_tags: { org_id: tenant } },
+    });
+    expect(created.status).toBe(201);
+    agentKey = created.body.key;
+    const headers = { Authorization: `Bearer ${agentKey}` };
+
+    const exporters = {
+      protobuf: new OTLPProtoExporter({ url: traces(), headers }),
+      json: new OTLPHttpJsonExporter({ url: traces(), headers }),
+    };
+    const calls: Call[] = [
+      { names: "new", input: 1040, output: 450, cacheRead: 40 },
+      { names: "old", input: 2000, output: 500 },
+      { names: "new", input: 12, output: 3 },
+      { names: "old", input: 7, output: 1 },
+    ];
+    for (const [encoding, exporter] of Object.entries(exporters)) {
+      const user = runId(`user_${encoding}_`);
+      const result = await exportWith(exporter, agentRun(user, calls));
+      expect(result.code, `${encoding}: ${result.error?.message}`).toBe(ExportResultCode.SUCCESS);
+
+      const input = calls.reduce((sum, c) => sum + c.input, 0);
+      const output = calls.reduce((sum, c) => sum + c.output, 0);
+      const reply = await t.settle(async () => {
+        const r = await call("GET", `${t.enforcementUrl}/v1/usage?user_id=${user}&project_id=otlp_fleet`, {
+          key: agentKey,
+        });
+        return r.body?.totals?.user?.day?.requests === calls.length ? r : undefined;
+      }, `${encoding}: the agent run in the counters`);
+      expect(reply.body.totals.user.day, encoding).toEqual({
+        tokens: input + output,
+        input_tokens: input,
+        output_tokens: output,
+        cost_micro_usd: gpt4oMicro(calls),
+        requests: calls.length,
+      });
+      await exporter.shutdown();
+    }
+  });
+
+  it("rejects usage spans it cannot attribute, with the reason in partial_success and on the dead-letter topic", async () => {
+    const t = target();
+    const marker = runId("nouser_");
+    // No user anywhere (the key has no default user): every model call is rejected.
+    const spans = agentRun(null, [{ names: "new", input: 5, output: 5 }], marker);
+    const noUsage = agentRun(runId("user_"), []);
+    const body = JsonTraceSerializer.serializeRequest([...spans, ...noUsage]) as Uint8Array;
+    const reply = await call("POST", traces(), {
+      key: agentKey,
+      raw: Buffer.from(body),
+      contentType: "application/json",
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get("content-type")).toMatch(/application\/json/);
+    expect(reply.body.partialSuccess.rejectedSpans).toBe("1");
+    expect(reply.body.partialSuccess.errorMessage).toMatch(/user_id is required/);
+
+    const letters = await t.settle(async () => {
+      const found = await t.deadLettersWith(marker);
+      return found.length > 0 ? found : undefined;
+    }, "the rejected span as a dead letter");
+    expect(letters[0]?.reason).toMatch(/user_id is required/);
+  });
+
+  it("answers undecodable bodies with 400, wrong types with 415, big ones with 413, and takes gzip", async () => {
+    const t = target();
+    const key = agentKey;
+    for (const [raw, contentType] of [
+      [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f]), "application/x-protobuf"],
+      [Buffer.from("{not json"), "application/json"],
+      [Buffer.from('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 7}]}]}]}'), "application/json"],
+    ] as const) {
+      const reply = await call("POST", traces(), { key, raw, contentType });
+      expect(reply.status, String(raw)).toBe(400);
+    }
+    expect((await call("POST", traces(), { key, raw: "x", contentType: "text/plain" })).status).toBe(415);
+    const huge = Buffer.alloc(2 * 1024 * 1024, 0x0a);
+    expect((await call("POST", traces(), { key, raw: huge, contentType: "application/x-protobuf" })).status).toBe(413);
+    expect((await call("POST", traces(), { raw: "{}", contentType: "application/json" })).status).toBe(401);
+
+    const user = runId("user_gzip_");
+    const proto = ProtobufTraceSerializer.serializeRequest(agentRun(user, [{ names: "new", input: 3, output: 2 }]));
+    const gz = await call("POST", traces(), {
+      key,
+      raw: Buffer.from(proto as Uint8Array),
+      contentType: "application/x-protobuf",
+      gzip: true,
+    });
+    expect(gz.status).toBe(200);
+    expect(gz.headers.get("content-type")).toMatch(/application\/x-protobuf/);
+    const usage = await t.settle(async () => {
+      const r = await call("GET", `${t.enforcementUrl}/v1/usage?user_id=${user}`, { key });
+      return r.body?.totals?.user?.day?.requests === 1 ? r : undefined;
+    }, "the gzip request in the counters");
+    expect(usage.body.totals.user.day.tokens).toBe(5);
+  });
+}
