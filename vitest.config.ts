@@ -23,6 +23,7 @@ export default defineConfig({
             "packages/*/src/**/*.integration.test.ts",
             "services/*/src/**/*.integration.test.ts",
             "test/**/*.e2e.test.ts",
+            "test/**/*.fault.test.ts",
           ],
           exclude: ["**/node_modules/**"],
           globalSetup: ["test/support/require-engines.ts"],

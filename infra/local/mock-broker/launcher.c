@@ -7,7 +7,7 @@
  *               [--control-fifo PATH]
  *
  * Prints "BOOTSTRAP <host:port,...>" once the topics exist. Fault injection,
- * one command a line, on stdin (when it is a pipe) and on the control FIFO:
+ * one command a line, on stdin (when it is a pipe or socket) and on the control FIFO:
  *   down <id>|all    up <id>|all    rtt <id>|all <ms>
  * Broker ids start at 1. EOF on stdin is not a reason to stop.
  */
@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
   int nfds = 0;
   int stdin_idx = -1, fifo_idx = -1;
   struct stat st;
-  if (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
+  /* A pipe from a shell, or the socket pair Node.js gives a child for stdin. */
+  if (fstat(STDIN_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
     stdin_idx = nfds;
     fds[nfds++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
   }

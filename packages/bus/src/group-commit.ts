@@ -40,24 +40,22 @@ export function createGroupCommitter<T>(
     while (running < concurrency && queue.length > 0) {
       const batch = take();
       running++;
-      flush(batch.flatMap((w) => [...w.items]))
-        .then(
-          () => {
-            for (const w of batch) w.resolve();
-          },
-          (err: unknown) => {
-            for (const w of batch) w.reject(err);
-          },
-        )
-        .finally(() => {
-          running--;
-          pump();
-          if (running === 0 && queue.length === 0) {
-            const waiting = idle;
-            idle = [];
-            for (const resolve of waiting) resolve();
-          }
-        });
+      const settle = (err?: unknown) => {
+        // The next flush starts before callers hear back, so it already
+        // holds whatever queued up during this one.
+        running--;
+        pump();
+        for (const w of batch) err === undefined ? w.resolve() : w.reject(err);
+        if (running === 0 && queue.length === 0) {
+          const waiting = idle;
+          idle = [];
+          for (const resolve of waiting) resolve();
+        }
+      };
+      flush(batch.flatMap((w) => [...w.items])).then(
+        () => settle(),
+        (err: unknown) => settle(err ?? new Error("flush failed")),
+      );
     }
   };
 

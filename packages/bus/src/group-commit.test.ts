@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { createGroupCommitter } from "./group-commit";
+
+/** A flush the test completes by hand, to see what was batched with what. */
+function manualFlush() {
+  const calls: Array<{ items: number[]; done: () => void; fail: (err: Error) => void }> = [];
+  const flush = (items: number[]) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ items, done: resolve, fail: reject });
+    });
+  return { calls, flush };
+}
+
+describe("group commit", () => {
+  it("batches what arrives during a flush into the next one, and settles each caller with its flush", async () => {
+    const { calls, flush } = manualFlush();
+    const committer = createGroupCommitter(flush);
+    const settled: string[] = [];
+    const a = committer.submit([1]).then(() => settled.push("a"));
+    const b = committer.submit([2, 3]).then(() => settled.push("b"));
+    const c = committer.submit([4]).then(() => settled.push("c"));
+    expect(calls.map((call) => call.items)).toEqual([[1]]);
+
+    calls[0]?.done();
+    await a;
+    expect(settled).toEqual(["a"]);
+    expect(calls.map((call) => call.items)).toEqual([[1], [2, 3, 4]]);
+
+    calls[1]?.done();
+    await Promise.all([b, c]);
+    expect(settled).toEqual(["a", "b", "c"]);
+  });
+
+  it("fails exactly the callers of a failed flush", async () => {
+    const { calls, flush } = manualFlush();
+    const committer = createGroupCommitter(flush);
+    const first = committer.submit([1]);
+    const second = committer.submit([2]);
+    calls[0]?.fail(new Error("broker down"));
+    await expect(first).rejects.toThrow("broker down");
+    calls[1]?.done();
+    await expect(second).resolves.toBeUndefined();
+  });
+
+  it("runs up to `concurrency` flushes at once, each under maxItems (a larger single submit goes alone)", async () => {
+    const { calls, flush } = manualFlush();
+    const committer = createGroupCommitter(flush, { concurrency: 2, maxItems: 3 });
+    const all = [
+      committer.submit([1]),
+      committer.submit([2, 3]),
+      committer.submit([4, 5]),
+      committer.submit([6, 7, 8, 9]),
+    ];
+    expect(calls.map((call) => call.items)).toEqual([[1], [2, 3]]);
+    calls[0]?.done();
+    await all[0];
+    expect(calls.map((call) => call.items)).toEqual([[1], [2, 3], [4, 5]]);
+    calls[1]?.done();
+    await all[1];
+    expect(calls[3]?.items).toEqual([6, 7, 8, 9]);
+    calls[2]?.done();
+    calls[3]?.done();
+    await Promise.all(all);
+    await expect(committer.drain()).resolves.toBeUndefined();
+  });
+
+  it("drains: resolves once everything submitted has been flushed", async () => {
+    const { calls, flush } = manualFlush();
+    const committer = createGroupCommitter(flush);
+    void committer.submit([1]);
+    let drained = false;
+    const drain = committer.drain().then(() => {
+      drained = true;
+    });
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    calls[0]?.done();
+    await drain;
+    expect(drained).toBe(true);
+  });
+});

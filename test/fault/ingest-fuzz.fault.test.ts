@@ -1,0 +1,209 @@
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { SqlStore } from "@tollgate/sql";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
+import { type RunningProcess, startTs, waitReady } from "../support/processes";
+
+const PER_ENDPOINT = 3_000;
+const CONCURRENCY = 16;
+/** Growth of the ingest process's resident memory the fuzz run may cause. */
+const RSS_GROWTH_BUDGET_MB = 200;
+
+interface Payload {
+  path: "/v1/events" | "/v1/traces";
+  contentType: string;
+  body: Buffer;
+  gzip?: boolean;
+}
+
+const validEvent = {
+  project_id: "p",
+  user_id: "u",
+  agent_id: "a",
+  model: "gpt-4o",
+  usage: { prompt_tokens: 10, completion_tokens: 2 },
+};
+
+function validSpans() {
+  const memory = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "tollgate.project.id": "p" }),
+    spanProcessors: [new SimpleSpanProcessor(memory)],
+  });
+  provider
+    .getTracer("fuzz")
+    .startSpan("chat", {
+      attributes: {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 2,
+        "user.id": "u",
+        "gen_ai.agent.id": "a",
+      },
+    })
+    .end();
+  return memory.getFinishedSpans();
+}
+
+/** Malformed and hostile bodies for both endpoints, from fast-check's generators (fixed seed: reproducible). */
+function payloads(): Payload[] {
+  const spans = validSpans();
+  const proto = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+  const otlpJson = Buffer.from(JsonTraceSerializer.serializeRequest(spans) as Uint8Array).toString("utf8");
+  const eventJson = JSON.stringify(validEvent);
+
+  const mutate = (bytes: Buffer) =>
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((edits) => {
+      const copy = Buffer.from(bytes);
+      for (const [at, value] of edits) copy[at % copy.length] = value;
+      return copy;
+    });
+  const truncate = (text: string) => fc.nat({ max: text.length - 1 }).map((n) => Buffer.from(text.slice(0, n)));
+  const deep = fc.integer({ min: 1_000, max: 50_000 }).map((n) => Buffer.from("[".repeat(n) + "]".repeat(n)));
+  // A valid event with one field replaced by anything JSON can hold.
+  const wrongField = fc
+    .tuple(
+      fc.constantFrom("project_id", "user_id", "model", "usage", "timestamp", "cost_usd", "event_id"),
+      fc.jsonValue(),
+    )
+    .map(([field, value]) => Buffer.from(JSON.stringify({ events: [{ ...validEvent, [field]: value }, "x"] })));
+  const wrongAttribute = fc
+    .tuple(
+      fc.constantFrom("gen_ai.usage.input_tokens", "user.id", "gen_ai.request.model", "traceId", "spanId"),
+      fc.jsonValue(),
+    )
+    .map(([name, value]) =>
+      Buffer.from(
+        otlpJson.replace(
+          /"gen_ai\.usage\.input_tokens","value":\{"intValue":10\}/,
+          `"${name}","value":${JSON.stringify({ intValue: value })}`,
+        ),
+      ),
+    );
+
+  const events: fc.Arbitrary<Payload> = fc
+    .oneof(
+      fc.json().map((text) => ({ body: Buffer.from(text) })),
+      fc.uint8Array({ maxLength: 2_000 }).map((bytes) => ({ body: Buffer.from(bytes) })),
+      truncate(eventJson).map((body) => ({ body })),
+      wrongField.map((body) => ({ body })),
+      deep.map((body) => ({ body })),
+      fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ body: Buffer.from(bytes), gzip: false, fakeGzip: true })),
+    )
+    .map((p) => ({
+      path: "/v1/events" as const,
+      contentType: "application/json",
+      body: p.body,
+      ...("fakeGzip" in p ? { gzip: true } : {}),
+    }));
+
+  const traces: fc.Arbitrary<Payload> = fc
+    .oneof(
+      fc.uint8Array({ maxLength: 2_000 }).map((bytes) => ({ ct: "application/x-protobuf", body: Buffer.from(bytes) })),
+      mutate(proto).map((body) => ({ ct: "application/x-protobuf", body })),
+      fc.json().map((text) => ({ ct: "application/json", body: Buffer.from(text) })),
+      truncate(otlpJson).map((body) => ({ ct: "application/json", body })),
+      wrongAttribute.map((body) => ({ ct: "application/json", body })),
+      deep.map((body) => ({ ct: "application/json", body })),
+    )
+    .map((p) => ({ path: "/v1/traces" as const, contentType: p.ct, body: p.body }));
+
+  return [
+    ...fc.sample(events, { numRuns: PER_ENDPOINT, seed: 20261124 }),
+    ...fc.sample(traces, { numRuns: PER_ENDPOINT, seed: 20261124 }),
+  ];
+}
+
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return Number(line?.[1] ?? 0) / 1024;
+}
+
+describe("ingest under malformed input", () => {
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  let broker: PrivateBroker;
+  let store: SqlStore;
+  let ingest: RunningProcess;
+  let url = "";
+
+  beforeAll(async () => {
+    broker = await startPrivateBroker(1);
+    store = await freshClickHouseDatabase();
+    ingest = startTs(
+      "services/ingest/src/index.ts",
+      {
+        KAFKA_BROKERS: broker.brokers,
+        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+        CLICKHOUSE_DATABASE: store.database,
+        TOLLGATE_ADMIN_KEY: adminKey,
+        INGEST_PORT: "0",
+        INGEST_HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+      },
+      "ingest",
+    );
+    const match = await ingest.waitForOutput(/"port":(\d+)/, 60_000);
+    url = `http://127.0.0.1:${match[1]}`;
+    await waitReady(url);
+  });
+
+  afterAll(async () => {
+    await ingest?.stop();
+    await broker?.stop();
+    if (store) await dropDatabase(store);
+  });
+
+  it(`answers ${2 * PER_ENDPOINT} generated malformed payloads without a 5xx, stays up, and keeps its memory bounded`, async () => {
+    const all = payloads();
+    const pid = ingest.child.pid as number;
+    const rssBefore = rssMb(pid);
+    const statuses = new Map<number, number>();
+    const fiveHundreds: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < all.length) {
+        const p = all[next++] as Payload;
+        const headers: Record<string, string> = {
+          authorization: `Bearer ${adminKey}`,
+          "content-type": p.contentType,
+        };
+        let body = p.body;
+        if (p.gzip) headers["content-encoding"] = "gzip"; // declared but not gzip: a lie the server must catch
+        if (p.gzip === undefined && next % 10 === 0) {
+          body = gzipSync(body);
+          headers["content-encoding"] = "gzip";
+        }
+        const res = await fetch(`${url}${p.path}`, { method: "POST", headers, body });
+        const text = await res.text();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status >= 500) fiveHundreds.push(`${p.path} ${res.status} ${text.slice(0, 200)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+
+    const rssAfter = rssMb(pid);
+    console.info(
+      `fuzz: ${all.length} payloads, replies ${JSON.stringify(Object.fromEntries(statuses))}, ` +
+        `ingest RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB`,
+    );
+    expect(fiveHundreds).toEqual([]);
+    expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBe(all.length);
+    expect(ingest.child.exitCode).toBeNull();
+    expect((await fetch(`${url}/livez`)).status).toBe(200);
+    expect(rssAfter - rssBefore).toBeLessThan(RSS_GROWTH_BUDGET_MB);
+    // Still taking good input after all that.
+    const ok = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify(validEvent),
+    });
+    expect(ok.status).toBe(202);
+  });
+});
