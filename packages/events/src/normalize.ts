@@ -121,9 +121,17 @@ function oneOf(usage: UsageInput, names: ReadonlyArray<string>, errors: FieldErr
   return chosen?.value;
 }
 
+/** Split once: this runs for every synonym of every event on the hot path. */
+const SPLIT_PATHS = new Map<string, string[]>();
+
 function readPath(usage: UsageInput, dotted: string): number | undefined {
+  let parts = SPLIT_PATHS.get(dotted);
+  if (!parts) {
+    parts = dotted.split(".");
+    SPLIT_PATHS.set(dotted, parts);
+  }
   let node: unknown = usage;
-  for (const key of dotted.split(".")) {
+  for (const key of parts) {
     if (node === null || typeof node !== "object") return undefined;
     node = (node as Record<string, unknown>)[key];
   }

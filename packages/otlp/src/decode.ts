@@ -34,54 +34,60 @@ const STATUS_CODE_ERROR = 2;
 
 // ---- protobuf ---------------------------------------------------------------
 
+/**
+ * protobufjs' decoded messages, read in place (no toObject copy: this is the
+ * hot path). Unset scalars read as the prototype's defaults, so a oneof is
+ * read through its virtual field, which names the member that is set; int64
+ * and fixed64 arrive as Long objects (or numbers, without the long package).
+ */
+type ProtoLong = number | { toString(): string };
 interface ProtoAnyValue {
-  stringValue?: string;
-  boolValue?: boolean;
-  intValue?: string;
-  doubleValue?: number;
-  bytesValue?: Uint8Array;
+  value?: "stringValue" | "boolValue" | "intValue" | "doubleValue" | string;
+  stringValue: string;
+  boolValue: boolean;
+  intValue: ProtoLong;
+  doubleValue: number;
 }
 interface ProtoKeyValue {
-  key?: string;
-  value?: ProtoAnyValue;
+  key: string;
+  value: ProtoAnyValue | null;
 }
 interface ProtoSpan {
-  traceId?: Uint8Array;
-  spanId?: Uint8Array;
-  parentSpanId?: Uint8Array;
-  name?: string;
-  startTimeUnixNano?: string;
-  endTimeUnixNano?: string;
-  attributes?: ProtoKeyValue[];
-  status?: { code?: number };
+  traceId: Uint8Array;
+  spanId: Uint8Array;
+  parentSpanId: Uint8Array;
+  name: string;
+  startTimeUnixNano: ProtoLong;
+  endTimeUnixNano: ProtoLong;
+  attributes: ProtoKeyValue[];
+  status: { code: number } | null;
 }
 interface ProtoRequest {
-  resourceSpans?: Array<{
-    resource?: { attributes?: ProtoKeyValue[] };
-    scopeSpans?: Array<{ spans?: ProtoSpan[] }>;
+  resourceSpans: Array<{
+    resource: { attributes: ProtoKeyValue[] } | null;
+    scopeSpans: Array<{ spans: ProtoSpan[] }>;
   }>;
 }
 
 export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
   let request: ProtoRequest;
   try {
-    const message = ExportTraceServiceRequest.decode(body);
-    request = ExportTraceServiceRequest.toObject(message, { longs: String, defaults: false }) as ProtoRequest;
+    request = ExportTraceServiceRequest.decode(body) as unknown as ProtoRequest;
   } catch (err) {
     throw new OtlpDecodeError(`body is not an OTLP ExportTraceServiceRequest in protobuf: ${(err as Error).message}`);
   }
   const spans: OtlpSpan[] = [];
-  (request.resourceSpans ?? []).forEach((rs, r) => {
+  request.resourceSpans.forEach((rs, r) => {
     const resource = protoAttributes(rs.resource?.attributes);
-    (rs.scopeSpans ?? []).forEach((ss, s) => {
-      (ss.spans ?? []).forEach((span, i) => {
+    rs.scopeSpans.forEach((ss, s) => {
+      ss.spans.forEach((span, i) => {
         spans.push({
           traceId: hex(span.traceId),
           spanId: hex(span.spanId),
-          parentSpanId: span.parentSpanId && span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
-          name: span.name ?? "",
-          startTimeMs: nanosToMs(span.startTimeUnixNano),
-          endTimeMs: nanosToMs(span.endTimeUnixNano),
+          parentSpanId: span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
+          name: span.name,
+          startTimeMs: nanosToMs(String(span.startTimeUnixNano)),
+          endTimeMs: nanosToMs(String(span.endTimeUnixNano)),
           attributes: protoAttributes(span.attributes),
           resource,
           error: span.status?.code === STATUS_CODE_ERROR,
@@ -97,10 +103,21 @@ function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
   const out: Attributes = {};
   for (const { key, value } of list ?? []) {
     if (!key || !value) continue;
-    if (value.stringValue !== undefined) out[key] = value.stringValue;
-    else if (value.boolValue !== undefined) out[key] = value.boolValue;
-    else if (value.intValue !== undefined) out[key] = int64(value.intValue);
-    else if (value.doubleValue !== undefined) out[key] = value.doubleValue;
+    switch (value.value) {
+      case "stringValue":
+        out[key] = value.stringValue;
+        break;
+      case "boolValue":
+        out[key] = value.boolValue;
+        break;
+      case "intValue":
+        out[key] = int64(String(value.intValue));
+        break;
+      case "doubleValue":
+        out[key] = value.doubleValue;
+        break;
+      default: // arrays, maps, bytes: not read
+    }
   }
   return out;
 }

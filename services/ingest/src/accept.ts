@@ -12,8 +12,8 @@ import { withTimeout } from "@tollgate/kit";
 /** One reported item: what normalises to an event, and what the dead letter keeps if it does not. */
 export interface ReportedItem {
   raw: unknown;
-  /** The original payload for the dead letter (defaults to the raw item as JSON). */
-  payload?: string;
+  /** The original payload for the dead letter (defaults to the raw item as JSON); only built when needed. */
+  payload?: () => string;
 }
 
 export interface Acceptance {
@@ -47,7 +47,7 @@ export function acceptItems(
     result.letters.push(
       deadLetter(
         `invalid usage event: ${normalized.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`,
-        item.payload ?? safeStringify(item.raw),
+        item.payload ? item.payload() : safeStringify(item.raw),
         ctx,
         normalized.errors,
       ),

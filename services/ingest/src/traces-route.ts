@@ -85,7 +85,7 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
     const mapped = spansToUsage(spans);
     const acceptance = acceptItems(
       // The dead letter keeps the span as sent and the event it was read as.
-      mapped.usage.map(({ span, input }) => ({ raw: input, payload: safeStringify({ span, event: input }) })),
+      mapped.usage.map(({ span, input }) => ({ raw: input, payload: () => safeStringify({ span, event: input }) })),
       { principal, nowMs, source: "otlp", price: deps.price },
     );
     const reasons = [
