@@ -9,6 +9,10 @@ describe("key builder", () => {
     expect(keys.counter(keys.tenant("acme"), "user", "u1", "d20261122")).toBe("tg:v1:{o=acme}:ctr:user:u1:d20261122");
     expect(keys.counter(keys.tenant(null), "project", "p1", "m202611")).toBe("tg:v1:{_}:ctr:project:p1:m202611");
     expect(keys.seenEvent(keys.tenant("acme"), "evt_1")).toBe("tg:v1:{o=acme}:seen:evt_1");
+    const bucket = keys.budgetBucket(keys.tenant("acme"), "daily-tokens", "u:1", "d20261122");
+    expect(bucket).toBe("tg:v1:{o=acme}:bud:daily-tokens:u%3A1:d20261122");
+    expect(keys.budgetHolds(bucket)).toBe("tg:v1:{o=acme}:bud:daily-tokens:u%3A1:d20261122:holds");
+    expect(keys.reservation(keys.tenant(null), "res_1")).toBe("tg:v1:{_}:res:res_1");
   });
 
   it("encodes ids so they cannot collide or break the hash tag", () => {

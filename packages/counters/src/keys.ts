@@ -19,6 +19,12 @@ export interface KeyBuilder {
   tenant(orgId: string | null | undefined): string;
   counter(tenant: string, scope: ScopeType, scopeId: string, bucket: string): string;
   seenEvent(tenant: string, eventId: string): string;
+  /** One budget member's bucket: a hash of `used`, `reserved` and `r:<reservation>` holds. */
+  budgetBucket(tenant: string, budgetId: string, member: string, bucket: string): string;
+  /** Expiry times of the holds on a budget bucket (a sorted set beside it). */
+  budgetHolds(bucketKey: string): string;
+  /** A reservation: which bucket keys it holds how much on. */
+  reservation(tenant: string, reservationId: string): string;
 }
 
 const enc = encodeURIComponent;
@@ -31,5 +37,8 @@ export function createKeyBuilder(prefix = "tg"): KeyBuilder {
     tenant: (orgId) => (orgId ? `o=${enc(orgId)}` : NO_ORG_TENANT),
     counter: (tenant, scope, scopeId, bucket) => `${base(tenant)}:ctr:${scope}:${enc(scopeId)}:${bucket}`,
     seenEvent: (tenant, eventId) => `${base(tenant)}:seen:${enc(eventId)}`,
+    budgetBucket: (tenant, budgetId, member, bucket) => `${base(tenant)}:bud:${enc(budgetId)}:${enc(member)}:${bucket}`,
+    budgetHolds: (bucketKey) => `${bucketKey}:holds`,
+    reservation: (tenant, reservationId) => `${base(tenant)}:res:${enc(reservationId)}`,
   };
 }

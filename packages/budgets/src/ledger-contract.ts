@@ -1,0 +1,119 @@
+import { expect, it } from "vitest";
+import type { Ledger } from "./ledger";
+import { budget, engineFor, usage } from "./testing";
+
+/**
+ * The behaviour both ledgers must have, run against memory (unit) and
+ * against a real Redis (integration): one set of rules, two stores.
+ */
+export function ledgerContract(makeLedger: () => { ledger: Ledger; prefix: string }): void {
+  const user = { org_id: "acme", project_id: "p1", user_id: "u1", agent_id: "a1" };
+  const ask = { model: "gpt-4o", input_tokens: 60, max_output_tokens: 40 }; // 100 tokens
+
+  it("lets at most the requests that fit through when 1,000 reserve at once, across three budget levels", async () => {
+    const { ledger, prefix } = makeLedger();
+    const budgets = [
+      budget("org-day", {
+        scope: { type: "org", id: "acme" },
+        metric: "tokens",
+        window: { type: "calendar", unit: "day" },
+        limit: 5_000,
+      }),
+      budget("project-day", {
+        scope: { type: "project", id: "p1" },
+        metric: "tokens",
+        window: { type: "calendar", unit: "day" },
+        limit: 2_000,
+      }),
+      budget("user-day", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: { type: "calendar", unit: "day" },
+        limit: 1_000,
+      }),
+    ];
+    const { engine } = engineFor(ledger, budgets, { prefix });
+    const results = await Promise.all(Array.from({ length: 1_000 }, () => engine.check(user, ask, true)));
+    const allowed = results.filter((r) => r.reservation_id);
+    expect(allowed).toHaveLength(10); // the user's 1,000 tokens: exactly 10 × 100
+    expect(results.filter((r) => r.decision === "deny")).toHaveLength(990);
+    const denied = results.find((r) => r.decision === "deny");
+    expect(denied?.reason).toMatch(/budget user-day \(user u1\)/);
+    const standing = await engine.standing(user);
+    expect(standing.map((s) => [s.id, s.reserved, s.used])).toEqual([
+      ["org-day", 1_000, 0],
+      ["project-day", 1_000, 0],
+      ["user-day", 1_000, 0],
+    ]);
+    // A second user shares the project: only the project's remaining 1,000 are left for them.
+    const other = await Promise.all(
+      Array.from({ length: 100 }, () => engine.check({ ...user, user_id: "u2" }, ask, true)),
+    );
+    expect(other.filter((r) => r.reservation_id)).toHaveLength(10);
+    expect(other.find((r) => r.decision === "deny")?.reason).toMatch(/project-day|user-day/);
+  });
+
+  it("settles a reservation with the actual usage, releases one on request, and expires a forgotten one", async () => {
+    const { ledger, prefix } = makeLedger();
+    const budgets = [
+      budget("user-day", {
+        scope: { type: "user", id: "u1" },
+        metric: "tokens",
+        window: { type: "calendar", unit: "day" },
+        limit: 1_000,
+      }),
+    ];
+    const { engine, clock } = engineFor(ledger, budgets, { prefix });
+    const a = await engine.check(user, ask, true);
+    const b = await engine.check(user, ask, true);
+    const c = await engine.check(user, ask, true);
+    expect((await engine.standing(user))[0]).toMatchObject({ used: 0, reserved: 300 });
+
+    // Settled: the hold of 100 is replaced by the 30 tokens actually used.
+    const event = usage({
+      event_id: "e-settle",
+      ...user,
+      timestamp_ms: clock.now,
+      input_tokens: 20,
+      output_tokens: 10,
+      total_tokens: 30,
+      reservation_id: a.reservation_id ?? null,
+    });
+    expect(await engine.applyEvent(event)).toBe(true);
+    expect((await engine.standing(user))[0]).toMatchObject({ used: 30, reserved: 200 });
+    expect(await engine.applyEvent(event)).toBe(false); // a duplicate counts nothing
+    expect((await engine.standing(user))[0]).toMatchObject({ used: 30, reserved: 200 });
+
+    expect(await engine.release(b.reservation_id as string)).toBe(true);
+    expect(await engine.release(b.reservation_id as string)).toBe(false);
+    expect((await engine.standing(user))[0]).toMatchObject({ used: 30, reserved: 100 });
+
+    clock.now += 600_001; // past the reservation TTL: c's hold frees itself
+    expect((await engine.standing(user))[0]).toMatchObject({ used: 30, reserved: 0 });
+    expect(await engine.release(c.reservation_id as string)).toBe(false);
+    expect(await engine.release("rsv_not-a-reservation")).toBe(false);
+  });
+
+  it("counts usage into the window of the event's time and rolls over by itself", async () => {
+    const { ledger, prefix } = makeLedger();
+    const budgets = [
+      budget("user-day", {
+        scope: { type: "user", id: "u1" },
+        metric: "cost_usd",
+        window: { type: "calendar", unit: "day", timezone: "Europe/Berlin" },
+        limit_usd: "0.01",
+      }),
+    ];
+    const { engine, clock } = engineFor(ledger, budgets, { prefix });
+    clock.now = Date.parse("2026-11-24T22:30:00Z"); // 23:30 in Berlin
+    await engine.applyEvent(usage({ event_id: "e1", ...user, timestamp_ms: clock.now, cost_micro_usd: 9_000 }));
+    const near = await engine.check(user, { model: "gpt-4o", input_tokens: 400, max_output_tokens: 100 }, false);
+    expect(near.decision).toBe("deny"); // 9,000 + 2,000 µUSD > 10,000
+    expect(near.resets_at).toBe("2026-11-24T23:00:00.000Z");
+    expect(near.retry_after_s).toBe(1800);
+    clock.now = Date.parse("2026-11-24T23:00:00Z"); // midnight in Berlin
+    expect(
+      (await engine.check(user, { model: "gpt-4o", input_tokens: 400, max_output_tokens: 100 }, false)).decision,
+    ).toBe("allow");
+  });
+}

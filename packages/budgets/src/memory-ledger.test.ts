@@ -1,0 +1,7 @@
+import { describe } from "vitest";
+import { ledgerContract } from "./ledger-contract";
+import { createMemoryLedger } from "./memory-ledger";
+
+describe("memory ledger (embedded mode)", () => {
+  ledgerContract(() => ({ ledger: createMemoryLedger(), prefix: "tg" }));
+});

@@ -1,0 +1,110 @@
+import type { Standing } from "./decide";
+import type { Hold, Ledger, LedgerLine, UsageIncrement } from "./ledger";
+
+interface Bucket {
+  used: number;
+  reserved: number;
+  /** reservation id → amount and expiry */
+  holds: Map<string, { amount: number; expiresAtMs: number }>;
+  expiresAtMs: number | null;
+}
+
+/**
+ * Embedded mode's ledger: the same operations as the Redis one, on maps.
+ * Each operation runs without an await in between, so it is as atomic as
+ * the Lua scripts are in Redis.
+ */
+export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; clear(): void } {
+  const buckets = new Map<string, Bucket>();
+  const records = new Map<string, { holds: Map<string, number>; expiresAtMs: number }>();
+  const seen = new Map<string, number>();
+
+  const bucket = (key: string, ttlSeconds: number, nowMs: number): Bucket => {
+    let b = buckets.get(key);
+    if (!b) {
+      b = { used: 0, reserved: 0, holds: new Map(), expiresAtMs: null };
+      buckets.set(key, b);
+    }
+    if (ttlSeconds > 0) b.expiresAtMs = Math.max(b.expiresAtMs ?? 0, nowMs + ttlSeconds * 1000);
+    return b;
+  };
+  const purge = (b: Bucket, nowMs: number) => {
+    for (const [id, hold] of b.holds) {
+      if (hold.expiresAtMs <= nowMs) {
+        b.reserved -= hold.amount;
+        b.holds.delete(id);
+      }
+    }
+  };
+  const read = (key: string, nowMs: number): Standing => {
+    const b = buckets.get(key);
+    if (!b || (b.expiresAtMs !== null && b.expiresAtMs <= nowMs)) return { used: 0, reserved: 0 };
+    purge(b, nowMs);
+    return { used: b.used, reserved: b.reserved };
+  };
+  const standing = (line: LedgerLine, nowMs: number): Standing =>
+    line.keys.reduce(
+      (sum, key) => {
+        const s = read(key, nowMs);
+        return { used: sum.used + s.used, reserved: sum.reserved + s.reserved };
+      },
+      { used: 0, reserved: 0 },
+    );
+  const unhold = (reservation: { recordKey: string; reservationId: string }, nowMs: number): boolean => {
+    const record = records.get(reservation.recordKey);
+    if (!record) return false;
+    const live = record.expiresAtMs > nowMs;
+    for (const [key, amount] of record.holds) {
+      const b = buckets.get(key);
+      if (b?.holds.delete(reservation.reservationId)) b.reserved -= amount;
+    }
+    records.delete(reservation.recordKey);
+    return live;
+  };
+
+  return {
+    async standings(lines, nowMs) {
+      return lines.map((line) => standing(line, nowMs));
+    },
+    async reserve(lines, hold: Hold, nowMs) {
+      const standings = lines.map((line) => standing(line, nowMs));
+      const blocked = lines.some((line, i) => {
+        const s = standings[i] as Standing;
+        return line.hard && s.used + s.reserved + line.amount > line.limit;
+      });
+      if (blocked) return { held: false, standings };
+      const record = { holds: new Map<string, number>(), expiresAtMs: hold.expiresAtMs };
+      for (const line of lines) {
+        const key = line.keys[line.keys.length - 1] as string;
+        const b = bucket(key, line.ttlSeconds, nowMs);
+        b.reserved += line.amount;
+        b.holds.set(hold.reservationId, { amount: line.amount, expiresAtMs: hold.expiresAtMs });
+        record.holds.set(key, line.amount);
+      }
+      records.set(hold.recordKey, record);
+      return { held: true, standings };
+    },
+    async applyUsage(marker, increments: UsageIncrement[], reservation, nowMs) {
+      const seenUntil = seen.get(marker.key);
+      if (seenUntil !== undefined && seenUntil > nowMs) return false;
+      seen.set(marker.key, nowMs + marker.ttlSeconds * 1000);
+      for (const inc of increments) bucket(inc.key, inc.ttlSeconds, nowMs).used += inc.amount;
+      if (reservation) unhold(reservation, nowMs);
+      return true;
+    },
+    async release(reservation, nowMs) {
+      return unhold(reservation, nowMs);
+    },
+    async ping() {},
+    sweep(nowMs) {
+      for (const [key, b] of buckets) if (b.expiresAtMs !== null && b.expiresAtMs <= nowMs) buckets.delete(key);
+      for (const [key, until] of seen) if (until <= nowMs) seen.delete(key);
+      for (const [key, r] of records) if (r.expiresAtMs <= nowMs) records.delete(key);
+    },
+    clear() {
+      buckets.clear();
+      records.clear();
+      seen.clear();
+    },
+  };
+}

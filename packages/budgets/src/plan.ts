@@ -1,0 +1,134 @@
+import type { KeyBuilder } from "@tollgate/counters";
+import type { UsageEvent } from "@tollgate/events";
+import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
+import { bucketAt, windowPosition } from "./windows";
+
+/** Who is asking (a check) or who used (an event): every field a budget may match on. */
+export interface Subject {
+  org_id?: string | null;
+  team_id?: string | null;
+  project_id?: string | null;
+  user_id?: string | null;
+  agent_id?: string | null;
+  session_id?: string | null;
+  feature?: string | null;
+  task_type?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  key_id?: string | null;
+  tier?: string | null;
+}
+
+const SCOPE_FIELD: Record<BudgetScopeType, keyof Subject> = {
+  org: "org_id",
+  team: "team_id",
+  project: "project_id",
+  user: "user_id",
+  agent: "agent_id",
+  session: "session_id",
+  feature: "feature",
+  model: "model",
+  key: "key_id",
+};
+
+/** A budget as it applies to one subject: the member it counts (a "*" budget's member is the subject's id). */
+export interface Applicable {
+  budget: Budget;
+  member: string;
+}
+
+export function applicableBudgets(budgets: Iterable<Budget>, subject: Subject): Applicable[] {
+  const out: Applicable[] = [];
+  for (const budget of budgets) {
+    const value = subject[SCOPE_FIELD[budget.scope.type]];
+    if (!value) continue;
+    if (budget.scope.id !== "*" && budget.scope.id !== value) continue;
+    if (budget.tier !== null && budget.tier !== subject.tier) continue;
+    const f = budget.filter;
+    if (f.model !== undefined && f.model !== subject.model) continue;
+    if (f.feature !== undefined && f.feature !== subject.feature) continue;
+    if (f.task_type !== undefined && f.task_type !== subject.task_type) continue;
+    if (f.provider !== undefined && f.provider !== subject.provider) continue;
+    out.push({ budget, member: value });
+  }
+  // Wider scopes first: org ⊃ team ⊃ project ⊃ user ⊃ agent ⊃ session, then the rest.
+  return out.sort(
+    (a, b) =>
+      SCOPE_ORDER[a.budget.scope.type] - SCOPE_ORDER[b.budget.scope.type] || a.budget.id.localeCompare(b.budget.id),
+  );
+}
+
+/**
+ * One limit to hold a request against: a budget's window, or one of its
+ * rate limits (a rolling minute). Rate limits throttle; windows act as the
+ * budget says.
+ */
+export interface Line {
+  budget: Budget;
+  member: string;
+  kind: "window" | "requests_per_minute" | "tokens_per_minute";
+  metric: Metric;
+  window: BudgetWindow;
+  limit: number;
+  /** Counter keys whose sum is the standing, oldest first; the last is where holds go. */
+  keys: string[];
+  holdsKeys: string[];
+  resetsAtMs: number | null;
+  ttlSeconds: number;
+}
+
+const MINUTE: BudgetWindow = { type: "rolling", seconds: 60 };
+
+export function linesFor(keys: KeyBuilder, tenant: string, applicable: Applicable[], nowMs: number): Line[] {
+  const lines: Line[] = [];
+  for (const { budget, member } of applicable) {
+    const add = (kind: Line["kind"], metric: Metric, window: BudgetWindow, limit: number) => {
+      const position = windowPosition(window, nowMs);
+      const id = kind === "window" ? budget.id : `${budget.id}#${kind}`;
+      const bucketKeys = position.buckets.map((bucket) => keys.budgetBucket(tenant, id, member, bucket));
+      lines.push({
+        budget,
+        member,
+        kind,
+        metric,
+        window,
+        limit,
+        keys: bucketKeys,
+        holdsKeys: bucketKeys.map((key) => keys.budgetHolds(key)),
+        resetsAtMs: position.resetsAtMs,
+        ttlSeconds: position.ttlSeconds,
+      });
+    };
+    add("window", budget.metric, budget.window, budget.limit);
+    if (budget.rate_limit.requests_per_minute !== undefined) {
+      add("requests_per_minute", "requests", MINUTE, budget.rate_limit.requests_per_minute);
+    }
+    if (budget.rate_limit.tokens_per_minute !== undefined) {
+      add("tokens_per_minute", "tokens", MINUTE, budget.rate_limit.tokens_per_minute);
+    }
+  }
+  return lines;
+}
+
+/** The key usage at `atMs` lands in, for a line (events carry their own time; late ones land in their bucket). */
+export function usageKey(keys: KeyBuilder, tenant: string, line: Line, atMs: number): string {
+  const id = line.kind === "window" ? line.budget.id : `${line.budget.id}#${line.kind}`;
+  return keys.budgetBucket(tenant, id, line.member, bucketAt(line.window, atMs));
+}
+
+/** Amounts in every metric's unit: what a request may use, or what an event used. */
+export type Amounts = Record<Metric, number>;
+
+export function eventAmounts(event: UsageEvent): Amounts {
+  return {
+    tokens: event.total_tokens,
+    input_tokens: event.input_tokens,
+    output_tokens: event.output_tokens,
+    cost_usd: event.cost_micro_usd,
+    requests: 1,
+  };
+}
+
+export function eventSubject(event: UsageEvent): Subject {
+  return { ...event };
+}

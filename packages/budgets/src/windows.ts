@@ -1,0 +1,78 @@
+import { DateTime } from "luxon";
+import type { BudgetWindow } from "./definition";
+
+/**
+ * Where a budget's window stands at a moment: the buckets whose sum is the
+ * window's usage, the bucket new usage goes into, and when it resets.
+ *
+ * Windows roll over by construction: a bucket's id names its period, so a
+ * new day (week, month, rolling slice) starts from an absent counter. No
+ * reset job, nothing to forget or race.
+ *
+ * - calendar: one bucket, the day / ISO week (Monday) / month in the
+ *   budget's time zone, computed with luxon so DST days are 23 or 25 hours.
+ * - rolling N s: 12 slices of N/12 s (at least 1 s); the window is the
+ *   current slice and the 11 before it. Usage leaves the window one slice at
+ *   a time: exact to the slice, and a check reads 12 counters, not one per
+ *   event.
+ * - lifetime: one bucket, forever.
+ */
+export interface WindowPosition {
+  /** Bucket ids, oldest first; the last is the current one. */
+  buckets: string[];
+  /** When the current calendar window ends / the oldest rolling slice drops out; null for lifetime. */
+  resetsAtMs: number | null;
+  /** How long a bucket must live (s): past the window's end, so late events still land. */
+  ttlSeconds: number;
+}
+
+const ROLLING_SLICES = 12;
+const LATE_EVENT_GRACE_S = 3 * 24 * 3600;
+
+export function windowPosition(window: BudgetWindow, atMs: number): WindowPosition {
+  switch (window.type) {
+    case "calendar": {
+      const local = DateTime.fromMillis(atMs, { zone: window.timezone });
+      const start = local.startOf(window.unit === "week" ? "week" : window.unit); // luxon weeks start on Monday
+      const end = start.plus({ [`${window.unit}s`]: 1 });
+      const spanS = Math.ceil((end.toMillis() - start.toMillis()) / 1000);
+      return {
+        buckets: [calendarBucketId(window.unit, start)],
+        resetsAtMs: end.toMillis(),
+        ttlSeconds: spanS + LATE_EVENT_GRACE_S,
+      };
+    }
+    case "rolling": {
+      const sliceMs = rollingSliceMs(window.seconds);
+      const slices = Math.ceil((window.seconds * 1000) / sliceMs);
+      const current = Math.floor(atMs / sliceMs);
+      const buckets: string[] = [];
+      for (let i = current - slices + 1; i <= current; i++) buckets.push(`r${sliceMs / 1000}s${i}`);
+      return {
+        buckets,
+        resetsAtMs: (current + 1) * sliceMs,
+        // Usage older than the window no longer counts: no grace needed.
+        ttlSeconds: window.seconds + Math.ceil(sliceMs / 1000),
+      };
+    }
+    case "lifetime":
+      return { buckets: ["all"], resetsAtMs: null, ttlSeconds: 0 };
+  }
+}
+
+/** The bucket that usage happening at `atMs` belongs to. */
+export function bucketAt(window: BudgetWindow, atMs: number): string {
+  const { buckets } = windowPosition(window, atMs);
+  return buckets[buckets.length - 1] as string;
+}
+
+export function rollingSliceMs(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds / ROLLING_SLICES)) * 1000;
+}
+
+function calendarBucketId(unit: "day" | "week" | "month", start: DateTime): string {
+  // The local start date names the bucket; the zone is part of the budget, not the id.
+  if (unit === "month") return `m${start.toFormat("yyyyLL")}`;
+  if (unit === "week") return `w${start.toFormat("kkkkWW")}`;
+  return `d${start.toFormat("yyyyLLdd")}`;
+}
