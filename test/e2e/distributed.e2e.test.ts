@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
+import { budgetScenario } from "./budget-scenario";
 import { otlpScenario } from "./otlp-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
@@ -87,6 +88,7 @@ describe("walking skeleton, distributed mode", () => {
   });
   skeletonScenario(target);
   otlpScenario(target);
+  budgetScenario(target);
 
   it("never writes a secret to its logs", () => {
     const logs = services.map((s) => s.output()).join("\n");

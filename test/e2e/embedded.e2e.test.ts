@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runId } from "../support/engines";
 import { call } from "../support/http";
 import { freePort, type RunningProcess, startTs } from "../support/processes";
+import { budgetScenario } from "./budget-scenario";
 import { otlpScenario } from "./otlp-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
@@ -83,6 +84,7 @@ describe("walking skeleton, embedded mode", () => {
   });
   skeletonScenario(target);
   otlpScenario(target);
+  budgetScenario(target);
 
   it("rebuilds its counters from chDB after a restart, and keeps its keys", async () => {
     const created = await call("POST", `${urls().enforcement}/v1/keys`, {

@@ -16,6 +16,8 @@ export interface BudgetEngineDeps {
   /** Priced estimate of a request in micro-USD; null when the model is unknown. */
   price: (model: string, inputTokens: number, outputTokens: number) => number | null;
   reservationTtlMs: number;
+  /** With the ledger unreachable or slow: allow (open) or deny (closed), unless a budget says otherwise. */
+  failurePolicy: "open" | "closed";
   clock?: () => number;
 }
 
@@ -62,6 +64,36 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       ttlSeconds: line.ttlSeconds,
     }));
 
+  /**
+   * The ledger failed (Redis down, or slower than its command timeout): the
+   * decision follows the failure policy — a budget's own, else the
+   * service's — and says so. Any matching budget that fails closed denies.
+   */
+  const failed = (lines: Line[], request: CheckRequest, cost: number | null, err: unknown): CheckResult => {
+    const closed = lines.filter((l) => (l.budget.failure_policy ?? deps.failurePolicy) === "closed");
+    const cause = err instanceof Error ? err.message : String(err);
+    const base = { model: request.model, max_output_tokens: request.max_output_tokens, cost_estimate_micro_usd: cost };
+    const budgets = lines.map((line) => ({ ...view(line, { used: 0, reserved: 0 }), standing_unknown: true }));
+    if (closed.length > 0) {
+      const first = closed[0] as Line;
+      return {
+        ...base,
+        decision: "deny",
+        reason: `budget counters unavailable (${cause}); budget ${first.budget.id} fails closed`,
+        budgets,
+      };
+    }
+    return {
+      ...base,
+      decision: "allow",
+      reason:
+        lines.length === 0
+          ? "no budget applies"
+          : `budget counters unavailable (${cause}); failing open for ${lines.length} budget line(s)`,
+      budgets,
+    };
+  };
+
   return {
     async check(subject: Subject, request: CheckRequest, reserve: boolean): Promise<CheckResult> {
       const nowMs = clock();
@@ -73,21 +105,25 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
 
       let standings: Standing[];
       let reservationId: string | undefined;
-      if (reserve && lines.length > 0) {
-        const id = newReservationId(subject.org_id ?? null);
-        const held = await deps.ledger.reserve(
-          forLedger,
-          {
-            reservationId: id,
-            recordKey: deps.keys.reservation(tenant, id),
-            expiresAtMs: nowMs + deps.reservationTtlMs,
-          },
-          nowMs,
-        );
-        standings = held.standings;
-        if (held.held) reservationId = id;
-      } else {
-        standings = lines.length > 0 ? await deps.ledger.standings(forLedger, nowMs) : [];
+      try {
+        if (reserve && lines.length > 0) {
+          const id = newReservationId(subject.org_id ?? null);
+          const held = await deps.ledger.reserve(
+            forLedger,
+            {
+              reservationId: id,
+              recordKey: deps.keys.reservation(tenant, id),
+              expiresAtMs: nowMs + deps.reservationTtlMs,
+            },
+            nowMs,
+          );
+          standings = held.standings;
+          if (held.held) reservationId = id;
+        } else {
+          standings = lines.length > 0 ? await deps.ledger.standings(forLedger, nowMs) : [];
+        }
+      } catch (err) {
+        return failed(lines, request, cost, err);
       }
 
       // Decided on the very numbers the reservation was judged on.

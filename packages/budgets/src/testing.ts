@@ -19,6 +19,7 @@ export function engineFor(ledger: Ledger, budgets: Budget[], options: { prefix?:
     // gpt-4o list prices: 2.5 µUSD per input token, 10 per output token (rounded once).
     price: (model, input, output) => (model === "gpt-4o" ? Math.round(input * 2.5 + output * 10) : null),
     reservationTtlMs: 600_000,
+    failurePolicy: "open",
     clock: () => clock.now,
   });
   return { engine, clock };

@@ -1,4 +1,4 @@
-import { envBrokers, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
+import { clickHouseEnvShape, envBrokers, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
 import { z } from "zod";
 
 export const aggregatorEnvSchema = z.object({
@@ -7,5 +7,7 @@ export const aggregatorEnvSchema = z.object({
   KAFKA_BROKERS: envBrokers,
   REDIS_URL: envUrl(["redis", "rediss"]),
   REDIS_KEY_PREFIX: envRedisKeyPrefix,
+  /** Budget definitions live in ClickHouse. */
+  ...clickHouseEnvShape,
   LOG_LEVEL: envLogLevel,
 });

@@ -1,6 +1,8 @@
+import { BudgetStore, createBudgetEngine, createRedisLedger } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, runConsumerService } from "@tollgate/bus";
 import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
 import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
+import { openServerStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { aggregatorEnvSchema } from "./env";
 import { createAggregatorHandler } from "./service";
@@ -12,19 +14,42 @@ export async function main(telemetry: Telemetry): Promise<void> {
   // Unlike enforcement, the aggregator may wait for Redis: a failed write is
   // retried by the consume loop and nothing is committed meanwhile.
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false });
-  const counters = createRedisCounterStore(redis, createKeyBuilder(env.REDIS_KEY_PREFIX));
+  const keys = createKeyBuilder(env.REDIS_KEY_PREFIX);
+  const counters = createRedisCounterStore(redis, keys);
+  const store = await openServerStore({
+    url: env.CLICKHOUSE_URL,
+    database: env.CLICKHOUSE_DATABASE,
+    username: env.CLICKHOUSE_USER,
+    password: env.CLICKHOUSE_PASSWORD,
+  });
+  const budgets = new BudgetStore(store);
+  await budgets.start();
+  // Only applyEvent is used here: no prices or failure policy (those are enforcement's).
+  const engine = createBudgetEngine({
+    budgets,
+    ledger: createRedisLedger(redis, keys.budgetHolds),
+    keys,
+    price: () => null,
+    reservationTtlMs: 0,
+    failurePolicy: "closed",
+  });
   await runConsumerService({
     name: "aggregator",
     groupId: CONSUMER_GROUPS.aggregator,
     brokers: env.KAFKA_BROKERS,
     port: env.AGGREGATOR_PORT,
     host: env.AGGREGATOR_HOST,
-    handle: createAggregatorHandler(counters),
+    handle: createAggregatorHandler(counters, engine),
     logger,
     telemetry,
-    readiness: [{ name: "redis", check: () => counters.ping() }],
+    readiness: [
+      { name: "redis", check: () => counters.ping() },
+      { name: "clickhouse", check: () => store.ping() },
+    ],
     closeStores: async () => {
+      budgets.stop();
       await redis.quit();
+      await store.close();
     },
   });
 }

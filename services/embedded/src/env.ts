@@ -1,3 +1,4 @@
+import { budgetEngineEnvShape } from "@tollgate/enforcement";
 import { ingestLimitsEnvShape } from "@tollgate/ingest";
 import { envLogLevel, envPort } from "@tollgate/kit";
 import { z } from "zod";
@@ -12,6 +13,7 @@ export const embeddedEnvSchema = z.object({
   /** Optional here: without it a key is generated once and kept in the data dir. */
   TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
   ...ingestLimitsEnvShape,
+  ...budgetEngineEnvShape,
   LOG_LEVEL: envLogLevel,
 });
 export type EmbeddedEnv = z.infer<typeof embeddedEnvSchema>;

@@ -2,9 +2,10 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { createAggregatorHandler } from "@tollgate/aggregator";
 import { KeyStore } from "@tollgate/auth";
+import { type BudgetEngine, BudgetStore, createMemoryLedger } from "@tollgate/budgets";
 import { createEmbeddedBus } from "@tollgate/bus";
 import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
-import { createEnforcementRouter } from "@tollgate/enforcement";
+import { budgetEngineFor, createEnforcementRouter } from "@tollgate/enforcement";
 import { createIngestRouter } from "@tollgate/ingest";
 import {
   closeServer,
@@ -44,17 +45,25 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const migrated = await migrate(store);
   logger.info(migrated, "chDB migrations");
 
-  const counters = createMemoryCounterStore(createKeyBuilder("tg"));
-  const rebuilt = await rebuildCounters(store, counters);
-  logger.info({ events: rebuilt }, "counters rebuilt from chDB");
-  const sweeper = setInterval(() => counters.sweep(), 60_000);
-  sweeper.unref();
-
+  const redisKeys = createKeyBuilder("tg");
+  const counters = createMemoryCounterStore(redisKeys);
   const keys = new KeyStore(store, admin.key);
   await keys.start();
+  const budgets = new BudgetStore(store);
+  await budgets.start();
+  const ledger = createMemoryLedger();
+  const engine = budgetEngineFor({ budgets, ledger, keys: redisKeys, prices, env });
+  const rebuilt = await rebuildCounters(store, counters, engine);
+  logger.info(rebuilt, "counters rebuilt from chDB");
+  const sweeper = setInterval(() => {
+    counters.sweep();
+    ledger.sweep(Date.now());
+  }, 60_000);
+  sweeper.unref();
+
   const bus = createEmbeddedBus({
     durable: createSinkHandler(store),
-    after: [createAggregatorHandler(counters)],
+    after: [createAggregatorHandler(counters, engine)],
     deadLetter: (letters) => insertDeadLetters(store, letters),
   });
 
@@ -77,7 +86,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   );
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
-  enforcementApp.use(createEnforcementRouter({ counters, keys }));
+  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, engine }));
   finishHttpApp(enforcementApp, logger);
 
   const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
@@ -89,7 +98,10 @@ export async function main(telemetry: Telemetry): Promise<void> {
     await Promise.all([closeServer(ingestServer), closeServer(enforcementServer)]);
   });
   lifecycle.onShutdown("bus", () => bus.close());
-  lifecycle.onShutdown("keys", () => keys.stop());
+  lifecycle.onShutdown("keys and budgets", () => {
+    keys.stop();
+    budgets.stop();
+  });
   lifecycle.onShutdown("chdb", () => store.close());
   lifecycle.onShutdown("telemetry", () => telemetry.shutdown());
 
@@ -100,7 +112,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       "",
       "Tollgate is running (embedded mode)",
       `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events, POST /v1/traces (OTLP)`,
-      `  enforcement  http://${host}:${portOf(enforcementServer)}   GET /v1/usage, /v1/keys`,
+      `  enforcement  http://${host}:${portOf(enforcementServer)}   POST /v1/check, GET /v1/usage, /v1/budgets, /v1/keys`,
       `  data         ${dataDir}`,
       `  admin key    ${admin.key}   (${admin.origin})`,
       "",
@@ -108,13 +120,24 @@ export async function main(telemetry: Telemetry): Promise<void> {
   );
 }
 
-async function rebuildCounters(store: SqlStore, counters: CounterStore): Promise<number> {
+/**
+ * Memory starts empty: rebuild it from chDB, the durable copy. Running
+ * totals need the UTC month; budgets may have any window (lifetime, a year
+ * rolling), so they replay every stored event.
+ */
+async function rebuildCounters(
+  store: SqlStore,
+  counters: CounterStore,
+  engine: BudgetEngine,
+): Promise<{ totals: number; budgets: number }> {
   const now = new Date();
-  // The widest running window is the UTC month: everything since it began.
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-  let count = 0;
-  for await (const page of usageEventsSince(store, monthStart)) {
-    for (const event of page) if (await counters.apply(event)) count++;
+  const rebuilt = { totals: 0, budgets: 0 };
+  for await (const page of usageEventsSince(store, 0)) {
+    for (const event of page) {
+      if (event.timestamp_ms >= monthStart && (await counters.apply(event))) rebuilt.totals++;
+      if (await engine.applyEvent(event)) rebuilt.budgets++;
+    }
   }
-  return count;
+  return rebuilt;
 }

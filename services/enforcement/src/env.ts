@@ -1,6 +1,15 @@
 import { clickHouseEnvShape, envAdminKey, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
 import { z } from "zod";
 
+/** Budget engine settings; embedded mode spreads the same shape into its schema. */
+export const budgetEngineEnvShape = {
+  /** With Redis unreachable or slower than REDIS_COMMAND_TIMEOUT_MS: allow (open) or deny (closed); a budget may override. */
+  TOLLGATE_FAILURE_POLICY: z.enum(["open", "closed"], { error: "must be open or closed" }).default("open"),
+  /** A reservation not settled or released by then frees its budget. */
+  TOLLGATE_RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  TOLLGATE_PRICES_FILE: z.string().optional(),
+};
+
 export const enforcementEnvSchema = z.object({
   ENFORCEMENT_PORT: envPort(8080),
   ENFORCEMENT_HOST: z.string().default("0.0.0.0"),
@@ -10,5 +19,6 @@ export const enforcementEnvSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(250),
   ...clickHouseEnvShape,
   TOLLGATE_ADMIN_KEY: envAdminKey,
+  ...budgetEngineEnvShape,
   LOG_LEVEL: envLogLevel,
 });

@@ -1,4 +1,5 @@
 import { KeyStore } from "@tollgate/auth";
+import { BudgetStore, createRedisLedger } from "@tollgate/budgets";
 import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
 import {
   closeServer,
@@ -11,10 +12,11 @@ import {
   portOf,
   type Telemetry,
 } from "@tollgate/kit";
+import { loadPriceTable } from "@tollgate/pricing";
 import { openServerStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { enforcementEnvSchema } from "./env";
-import { createEnforcementRouter } from "./service";
+import { budgetEngineFor, createEnforcementRouter } from "./service";
 
 /** Distributed mode: enforcement reads the Redis counters the aggregator writes. */
 export async function main(telemetry: Telemetry): Promise<void> {
@@ -23,9 +25,9 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const lifecycle = createLifecycle(logger);
   lifecycle.handleSignals();
 
-  // No offline queue and a short command timeout: with Redis down a request
-  // fails fast instead of waiting in a queue (the failure policy of decisions
-  // arrives with the budget engine).
+  // No offline queue and a short command timeout: with Redis down or slow a
+  // decision never waits; it follows the failure policy (TOLLGATE_FAILURE_POLICY,
+  // or the budget's own) and says so in its reason.
   const redis = new Redis(env.REDIS_URL, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -33,7 +35,8 @@ export async function main(telemetry: Telemetry): Promise<void> {
     connectTimeout: 1_000,
   });
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis error"));
-  const counters = createRedisCounterStore(redis, createKeyBuilder(env.REDIS_KEY_PREFIX));
+  const redisKeys = createKeyBuilder(env.REDIS_KEY_PREFIX);
+  const counters = createRedisCounterStore(redis, redisKeys);
   const store = await openServerStore({
     url: env.CLICKHOUSE_URL,
     database: env.CLICKHOUSE_DATABASE,
@@ -42,6 +45,15 @@ export async function main(telemetry: Telemetry): Promise<void> {
   });
   const keys = new KeyStore(store, env.TOLLGATE_ADMIN_KEY);
   await keys.start();
+  const budgets = new BudgetStore(store);
+  await budgets.start();
+  const engine = budgetEngineFor({
+    budgets,
+    ledger: createRedisLedger(redis, redisKeys.budgetHolds),
+    keys: redisKeys,
+    prices: loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {}),
+    env,
+  });
 
   const app = createHttpApp({
     logger,
@@ -52,13 +64,16 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys }));
+  app.use(createEnforcementRouter({ counters, keys, budgets, engine }));
   finishHttpApp(app, logger);
   const server = await listen(app, env.ENFORCEMENT_PORT, env.ENFORCEMENT_HOST);
   logger.info({ port: portOf(server) }, "enforcement listening");
 
   lifecycle.onShutdown("http", () => closeServer(server));
-  lifecycle.onShutdown("keys", () => keys.stop());
+  lifecycle.onShutdown("keys and budgets", () => {
+    keys.stop();
+    budgets.stop();
+  });
   lifecycle.onShutdown("redis", async () => {
     await redis.quit();
   });

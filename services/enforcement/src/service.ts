@@ -1,23 +1,69 @@
 import { authenticate, type KeyStore, keysRouter, requireRole } from "@tollgate/auth";
-import type { CounterStore } from "@tollgate/counters";
+import { type BudgetEngine, type BudgetStore, createBudgetEngine, type Ledger } from "@tollgate/budgets";
+import type { CounterStore, KeyBuilder } from "@tollgate/counters";
+import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
+import { budgetsRouter } from "./budgets-route";
+import { checkRoute, releaseRoute } from "./check-route";
 import { usageRoute } from "./usage-route";
 
 export interface EnforcementDeps {
   counters: CounterStore;
   keys: KeyStore;
+  budgets: BudgetStore;
+  engine: BudgetEngine;
   clock?: () => number;
 }
 
-/** Enforcement's routes, the same in both modes; the counter store decides Redis or memory. */
+export { budgetEngineEnvShape } from "./env";
+
+/** The budget engine both modes run; the ledger decides Redis or memory. */
+export function budgetEngineFor(deps: {
+  budgets: BudgetStore;
+  ledger: Ledger;
+  keys: KeyBuilder;
+  prices: PriceTable;
+  env: { TOLLGATE_FAILURE_POLICY: "open" | "closed"; TOLLGATE_RESERVATION_TTL_SECONDS: number };
+  clock?: () => number;
+}): BudgetEngine {
+  return createBudgetEngine({
+    budgets: deps.budgets,
+    ledger: deps.ledger,
+    keys: deps.keys,
+    price: (model, input, output) => {
+      const cost = deps.prices.cost(model, {
+        input_tokens: input,
+        output_tokens: output,
+        cached_input_tokens: 0,
+        cache_creation_input_tokens: 0,
+        reasoning_tokens: 0,
+      });
+      return cost.known ? cost.cost_micro_usd : null;
+    },
+    reservationTtlMs: deps.env.TOLLGATE_RESERVATION_TTL_SECONDS * 1000,
+    failurePolicy: deps.env.TOLLGATE_FAILURE_POLICY,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+}
+
+/** Enforcement's routes, the same in both modes; the stores decide Redis or memory. */
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
   router.use(keysRouter(deps.keys));
+  router.use(budgetsRouter({ keys: deps.keys, budgets: deps.budgets, ...(deps.clock ? { clock: deps.clock } : {}) }));
+  router.post(
+    "/v1/check",
+    authenticate(deps.keys),
+    requireRole("agent"),
+    express.json({ limit: "16kb" }),
+    checkRoute(deps.engine),
+  );
+  router.delete("/v1/reservations/:id", authenticate(deps.keys), requireRole("agent"), releaseRoute(deps.engine));
   router.get(
     "/v1/usage",
     authenticate(deps.keys),
     requireRole("agent", "viewer"),
-    usageRoute(deps.counters, deps.clock),
+    usageRoute(deps.counters, deps.engine, deps.clock),
   );
   return router;
 }

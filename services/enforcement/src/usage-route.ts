@@ -1,4 +1,5 @@
 import { principalOf } from "@tollgate/auth";
+import type { BudgetEngine, Subject } from "@tollgate/budgets";
 import type { CounterStore, IdentityQuery, ScopeType } from "@tollgate/counters";
 import { fromZodIssues } from "@tollgate/events";
 import type { RequestHandler } from "express";
@@ -40,8 +41,12 @@ const usageQuerySchema = z
  * enforcement decides on. An agent key may read only the identities it acts
  * for: where the key carries a default tag, the query may not name another.
  */
-export function usageRoute(counters: CounterStore, clock: () => number = Date.now): RequestHandler {
-  return async (req, res, next) => {
+export function usageRoute(
+  counters: CounterStore,
+  engine: BudgetEngine,
+  clock: () => number = Date.now,
+): RequestHandler {
+  return async (req, res) => {
     const parsed = usageQuerySchema.safeParse(req.query);
     if (!parsed.success) {
       res.status(400).json({ error: "invalid_request", errors: fromZodIssues(parsed.error.issues) });
@@ -70,11 +75,18 @@ export function usageRoute(counters: CounterStore, clock: () => number = Date.no
       if (value !== undefined) identities[FIELD_SCOPES[field]] = value;
     }
     try {
-      const totals = await counters.totals(identities, clock());
-      // Budgets arrive with the budget engine; the standing of each is listed here then.
-      res.json({ budgets: [], totals });
+      const subject: Subject = { key_id: principal.keyId };
+      for (const field of FIELDS) subject[field] = query[field] ?? null;
+      const [totals, budgets] = await Promise.all([counters.totals(identities, clock()), engine.standing(subject)]);
+      res.json({ budgets, totals });
     } catch (err) {
-      next(err);
+      res
+        .status(503)
+        .set("Retry-After", "1")
+        .json({
+          error: "unavailable",
+          message: `usage counters unavailable: ${(err as Error).message}`,
+        });
     }
   };
 }

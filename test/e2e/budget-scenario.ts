@@ -1,0 +1,204 @@
+import { expect, it } from "vitest";
+import { runId } from "../support/engines";
+import { call } from "../support/http";
+import type { SkeletonTarget } from "./skeleton-scenario";
+
+/**
+ * Budgets, checks and reservations over HTTP, as admins and agents use
+ * them; the same scenario in both modes (Redis ledger / memory ledger).
+ */
+export function budgetScenario(target: () => SkeletonTarget): void {
+  const org = runId("org_budget_");
+  const project = runId("proj_");
+  let agentKey = "";
+  let viewerKey = "";
+
+  const put = (id: string, body: unknown, key = target().adminKey) =>
+    call("PUT", `${target().enforcementUrl}/v1/budgets/${id}`, { key, json: body });
+  const check = (body: Record<string, unknown>) =>
+    call("POST", `${target().enforcementUrl}/v1/check`, { key: agentKey, json: { org_id: org, ...body } });
+
+  it("lets admins write budgets, viewers read them, and refuses invalid ones naming the field", async () => {
+    const t = target();
+    for (const [role, assign] of [
+      ["agent", (k: string) => (agentKey = k)],
+      ["viewer", (k: string) => (viewerKey = k)],
+    ] as const) {
+      const created = await call("POST", `${t.enforcementUrl}/v1/keys`, {
+        key: t.adminKey,
+        json: { role, name: `budget ${role}`, default_tags: { org_id: org } },
+      });
+      expect(created.status).toBe(201);
+      assign(created.body.key);
+    }
+
+    const invalid = await put(`${org}-bad`, {
+      scope: { type: "user", id: "*" },
+      metric: "tokens",
+      window: { type: "calendar", unit: "fortnight" },
+      limit: -1,
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(["limit", "window.unit"]);
+    expect((await put(`${org}-x`, {}, agentKey)).status).toBe(403);
+
+    const budgets = [
+      [
+        `${org}-org`,
+        {
+          scope: { type: "org", id: org },
+          metric: "tokens",
+          window: { type: "calendar", unit: "month" },
+          limit: 1_000_000,
+        },
+      ],
+      [
+        `${org}-project`,
+        {
+          scope: { type: "project", id: project },
+          metric: "tokens",
+          window: { type: "calendar", unit: "day", timezone: "Europe/Berlin" },
+          limit: 100_000,
+          soft_limit_pct: 80,
+        },
+      ],
+      [
+        `${org}-user`,
+        { scope: { type: "user", id: "*" }, metric: "tokens", window: { type: "calendar", unit: "day" }, limit: 1_000 },
+      ],
+      [
+        `${org}-soft`,
+        {
+          scope: { type: "user", id: "soft-user" },
+          metric: "tokens",
+          window: { type: "lifetime" },
+          limit: 1_000,
+          soft_limit_pct: 50,
+        },
+      ],
+      [
+        `${org}-mini`,
+        {
+          scope: { type: "agent", id: "summariser" },
+          metric: "cost_usd",
+          window: { type: "rolling", seconds: 3600 },
+          limit_usd: "0.005",
+          action: "degrade",
+          degrade: { model_map: { "gpt-4o": "gpt-4o-mini" }, max_output_tokens: 256 },
+        },
+      ],
+    ] as const;
+    for (const [id, body] of budgets) {
+      const reply = await put(id, body);
+      expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+    }
+    const listed = await call("GET", `${t.enforcementUrl}/v1/budgets`, { key: viewerKey });
+    expect(listed.status).toBe(200);
+    const mine = listed.body.budgets.filter((b: { id: string }) => b.id.startsWith(org));
+    expect(mine.map((b: { id: string }) => b.id).sort()).toEqual(budgets.map(([id]) => id).sort());
+    expect(mine.find((b: { id: string }) => b.id === `${org}-mini`).limit).toBe(5_000); // micro-USD
+  });
+
+  it("holds at most what fits when 1,000 checks reserve at once, across org, project and user budgets", async () => {
+    const user = runId("user_");
+    const ask = {
+      project_id: project,
+      user_id: user,
+      agent_id: "researcher",
+      model: "gpt-4o",
+      input_tokens: 60,
+      max_output_tokens: 40,
+      reserve: true,
+    };
+    const replies = await Promise.all(Array.from({ length: 1_000 }, () => check(ask)));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    const held = replies.filter((r) => r.body.reservation_id);
+    expect(held).toHaveLength(10); // the user's 1,000 tokens a day: 10 × 100
+    const denied = replies.find((r) => r.body.decision === "deny");
+    expect(denied?.body.reason).toMatch(new RegExp(`budget ${org}-user \\(user ${user}\\)`));
+    expect(denied?.body.retry_after_s).toBeGreaterThan(0);
+    expect(denied?.body.budgets.map((b: { id: string }) => b.id)).toEqual([
+      `${org}-org`,
+      `${org}-project`,
+      `${org}-user`,
+    ]);
+
+    // Settle one with real usage through ingest, release another, and read the standing.
+    const [first, second] = held;
+    const event = {
+      event_id: runId("evt_"),
+      org_id: org,
+      project_id: project,
+      user_id: user,
+      agent_id: "researcher",
+      model: "gpt-4o",
+      usage: { input_tokens: 20, output_tokens: 10 },
+      reservation_id: first?.body.reservation_id,
+    };
+    expect((await call("POST", `${target().ingestUrl}/v1/events`, { key: agentKey, json: event })).status).toBe(202);
+    const released = await call("DELETE", `${target().enforcementUrl}/v1/reservations/${second?.body.reservation_id}`, {
+      key: agentKey,
+    });
+    expect(released.status).toBe(204);
+    expect(
+      (
+        await call("DELETE", `${target().enforcementUrl}/v1/reservations/${second?.body.reservation_id}`, {
+          key: agentKey,
+        })
+      ).status,
+    ).toBe(404);
+
+    const standing = await target().settle(async () => {
+      const reply = await call("GET", `${target().enforcementUrl}/v1/usage?user_id=${user}&project_id=${project}`, {
+        key: agentKey,
+      });
+      const userLine = reply.body?.budgets?.find((b: { id: string }) => b.id === `${org}-user`);
+      return userLine?.used === 30 ? reply.body : undefined;
+    }, "the settled usage in the budget standing");
+    const line = standing.budgets.find((b: { id: string }) => b.id === `${org}-user`);
+    expect(line).toMatchObject({ member: user, limit: 1_000, used: 30, reserved: 800, remaining: 170 });
+  });
+
+  it("degrades to the mapped model and warns past the soft limit, naming the deciding budget", async () => {
+    const user = runId("user_");
+    // 0.005 USD an hour for the summariser: 400 in + 600 out on gpt-4o is 0.007 USD → degrade.
+    const degraded = await check({
+      project_id: project,
+      user_id: user,
+      agent_id: "summariser",
+      model: "gpt-4o",
+      input_tokens: 400,
+      max_output_tokens: 600,
+    });
+    expect(degraded.body).toMatchObject({ decision: "degrade", model: "gpt-4o-mini", max_output_tokens: 256 });
+    expect(degraded.body.reason).toMatch(new RegExp(`budget ${org}-mini \\(agent summariser\\)`));
+
+    const warned = await check({
+      project_id: project,
+      user_id: "soft-user",
+      agent_id: "a",
+      model: "gpt-4o",
+      input_tokens: 600,
+      max_output_tokens: 0,
+    });
+    expect(warned.body.decision).toBe("warn");
+    expect(warned.body.reason).toMatch(new RegExp(`budget ${org}-soft .*soft limit of 50%`));
+    const fine = await check({
+      project_id: project,
+      user_id: "soft-user",
+      agent_id: "a",
+      model: "gpt-4o",
+      input_tokens: 100,
+      max_output_tokens: 0,
+    });
+    expect(fine.body).toMatchObject({ decision: "allow", reason: "within every matching budget" });
+    const bad = await check({ project_id: project, user_id: user, input_tokens: -1, reserve: "yes" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(["input_tokens", "reserve"]);
+    const foreign = await call("POST", `${target().enforcementUrl}/v1/check`, {
+      key: agentKey,
+      json: { org_id: "someone-else", user_id: user },
+    });
+    expect(foreign.status).toBe(403);
+  });
+}
