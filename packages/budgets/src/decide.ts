@@ -133,7 +133,7 @@ function judge(
   const projected = standing.used + standing.reserved + estimate;
   if (projected > line.limit) {
     const decision = line.kind === "window" ? AT_LIMIT[budget.action] : "throttle";
-    const what = line.kind === "window" ? `${unit(line.metric)} limit` : line.kind.replaceAll("_", " ") + " limit";
+    const what = line.kind === "window" ? `${unit(line.metric)} limit` : `${line.kind.replaceAll("_", " ")} limit`;
     return {
       decision,
       reason: `${name}: ${describe(line.metric, standing.used + standing.reserved)} used or held + ${describe(line.metric, estimate)} requested exceeds the ${what} of ${describe(line.metric, line.limit)}`,

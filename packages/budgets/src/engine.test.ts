@@ -1,0 +1,124 @@
+import { describe, expect, it } from "vitest";
+import type { Ledger } from "./ledger";
+import { createMemoryLedger } from "./memory-ledger";
+import { budget, engineFor, usage } from "./testing";
+
+const who = { org_id: "acme", project_id: "p1", user_id: "u1", agent_id: "a1" };
+const day = { type: "calendar", unit: "day" } as const;
+
+describe("decisions", () => {
+  it("applies per-request limits: too much input is denied, too much output is capped", async () => {
+    const { engine } = engineFor(createMemoryLedger(), [
+      budget("per-request", {
+        scope: { type: "project", id: "p1" },
+        metric: "tokens",
+        window: day,
+        limit: 1_000_000,
+        per_request: { max_input_tokens: 8_000, max_output_tokens: 1_024 },
+      }),
+    ]);
+    const big = await engine.check(who, { model: "gpt-4o", input_tokens: 9_000, max_output_tokens: 10 }, true);
+    expect(big.decision).toBe("deny");
+    expect(big.reason).toMatch(/9000 input tokens exceed the per-request limit of 8000/);
+    expect(big.reservation_id).toBeUndefined();
+    const capped = await engine.check(who, { model: "gpt-4o", input_tokens: 10, max_output_tokens: 4_096 }, false);
+    expect(capped).toMatchObject({ decision: "allow", max_output_tokens: 1_024 });
+  });
+
+  it("throttles past a rate limit with the time until the window frees, and wildcard members count apart", async () => {
+    const { engine, clock } = engineFor(createMemoryLedger(), [
+      budget("rpm", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: day,
+        limit: 1_000_000,
+        rate_limit: { requests_per_minute: 3 },
+      }),
+    ]);
+    clock.now = Date.parse("2026-11-24T10:00:02Z");
+    const ask = { model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 };
+    for (let i = 0; i < 3; i++) expect((await engine.check(who, ask, true)).decision).toBe("allow");
+    const fourth = await engine.check(who, ask, true);
+    expect(fourth.decision).toBe("throttle");
+    expect(fourth.reason).toMatch(/requests per minute limit of 3 requests/);
+    expect(fourth.retry_after_s).toBe(3); // the oldest 5-second slice leaves the minute at 10:00:05
+    expect((await engine.check({ ...who, user_id: "u2" }, ask, true)).decision).toBe("allow");
+    clock.now += 60_000;
+    expect((await engine.check(who, ask, true)).decision).toBe("allow");
+  });
+
+  it("picks the strictest outcome and names the widest budget among equals", async () => {
+    const { engine } = engineFor(createMemoryLedger(), [
+      budget("user-warn", {
+        scope: { type: "user", id: "u1" },
+        metric: "tokens",
+        window: day,
+        limit: 10,
+        action: "warn",
+      }),
+      budget("project-throttle", {
+        scope: { type: "project", id: "p1" },
+        metric: "requests",
+        window: day,
+        limit: 0,
+        action: "throttle",
+      }),
+      budget("org-block", { scope: { type: "org", id: "acme" }, metric: "tokens", window: day, limit: 1_000 }),
+      budget("other-model", {
+        scope: { type: "org", id: "acme" },
+        metric: "tokens",
+        window: day,
+        limit: 0,
+        filter: { model: "o3" },
+      }),
+    ]);
+    const result = await engine.check(who, { model: "gpt-4o", input_tokens: 50, max_output_tokens: 0 }, false);
+    expect(result.decision).toBe("throttle");
+    expect(result.reason).toMatch(/^budget project-throttle \(project p1\)/);
+    expect(result.budgets.map((b) => [b.id, b.decision])).toEqual([
+      ["org-block", "allow"],
+      ["project-throttle", "throttle"],
+      ["user-warn", "warn"],
+    ]);
+  });
+});
+
+describe("the ledger failing", () => {
+  const broken: Ledger = {
+    standings: () => Promise.reject(new Error("Command timed out")),
+    reserve: () => Promise.reject(new Error("Command timed out")),
+    applyUsage: () => Promise.reject(new Error("Command timed out")),
+    release: () => Promise.reject(new Error("Command timed out")),
+    ping: () => Promise.reject(new Error("Command timed out")),
+  };
+
+  it("fails open by default and says so, and closed where a budget asks for it", async () => {
+    const open = engineFor(broken, [
+      budget("b", { scope: { type: "user", id: "u1" }, metric: "tokens", window: day, limit: 10 }),
+    ]).engine;
+    const allowed = await open.check(who, { model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 }, true);
+    expect(allowed.decision).toBe("allow");
+    expect(allowed.reason).toMatch(/budget counters unavailable \(Command timed out\); failing open/);
+    expect(allowed.reservation_id).toBeUndefined();
+
+    const closed = engineFor(broken, [
+      budget("b", {
+        scope: { type: "user", id: "u1" },
+        metric: "tokens",
+        window: day,
+        limit: 10,
+        failure_policy: "closed",
+      }),
+    ]).engine;
+    const denied = await closed.check(who, { model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 }, true);
+    expect(denied.decision).toBe("deny");
+    expect(denied.reason).toMatch(/budget b fails closed/);
+  });
+
+  it("does not count a usage event it could not write (the aggregator retries the batch)", async () => {
+    const { engine } = engineFor(broken, [
+      budget("b", { scope: { type: "user", id: "u1" }, metric: "tokens", window: day, limit: 10 }),
+    ]);
+    await expect(engine.applyEvent(usage({ ...who }))).rejects.toThrow(/timed out/);
+  });
+});
