@@ -1,0 +1,180 @@
+import { BudgetStore, createBudgetEngine, createRedisLedger } from "@tollgate/budgets";
+import { CONSUMER_GROUPS, createKafka, createKafkaPublisher, TOPICS } from "@tollgate/bus";
+import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
+import { createLogger } from "@tollgate/kit";
+import type { SqlStore } from "@tollgate/sql";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget } from "../../packages/budgets/src/testing";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
+import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
+
+const USERS = 20;
+const CHUNKS = 12;
+const PER_CHUNK = 1_000;
+/** Every fifth event is sent twice (a producer retry): counted once or the test fails. */
+const DUPLICATE_EVERY = 5;
+
+/**
+ * Exactly-once effect of the aggregator: a known stream (with duplicates)
+ * flows while the aggregator is SIGKILLed three times — between its Redis
+ * writes and its offset commits, wherever the kill lands — and restarted.
+ * Afterwards every running total and every budget counter equals the
+ * expected sum exactly.
+ */
+describe("aggregator killed mid-stream", () => {
+  const prefix = runId("kill");
+  const org = runId("org_");
+  let broker: PrivateBroker;
+  let store: SqlStore;
+  let redis: Redis;
+  let aggregator: RunningProcess | undefined;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    broker = await startPrivateBroker(6);
+    store = await freshClickHouseDatabase();
+    redis = new Redis(engineEnv().redisUrl);
+    const budgets = new BudgetStore(store);
+    await budgets.put(
+      budget("kill-user-tokens", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: { type: "lifetime" },
+        limit: 1e12,
+      }),
+    );
+    await budgets.put(
+      budget("kill-project-cost", {
+        scope: { type: "project", id: "kill-project" },
+        metric: "cost_usd",
+        window: { type: "calendar", unit: "month" },
+        limit: 1e12,
+      }),
+    );
+    env = {
+      KAFKA_BROKERS: broker.brokers,
+      REDIS_URL: engineEnv().redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+      CLICKHOUSE_DATABASE: store.database,
+      AGGREGATOR_PORT: "0",
+      AGGREGATOR_HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    };
+  });
+
+  afterAll(async () => {
+    await aggregator?.stop("SIGKILL");
+    await broker?.stop();
+    await redis?.quit();
+    if (store) await dropDatabase(store);
+  });
+
+  async function startAggregator(): Promise<void> {
+    aggregator = startTs("services/aggregator/src/index.ts", env, "aggregator");
+    const match = await aggregator.waitForOutput(/"port":(\d+)/, 60_000);
+    await waitReady(`http://127.0.0.1:${match[1]}`);
+  }
+
+  it("counts every event exactly once through three SIGKILLs, duplicates included", async () => {
+    const logger = createLogger("fault-test", "silent");
+    const publisher = await createKafkaPublisher(
+      createKafka({ clientId: "kill-producer", brokers: [broker.brokers], logger }),
+    );
+    const now = Date.now();
+    const expected = new Map<string, { tokens: number; cost: number; requests: number }>();
+    let projectCost = 0;
+    let sequence = 0;
+    const chunk = (): UsageEvent[] => {
+      const events: UsageEvent[] = [];
+      for (let i = 0; i < PER_CHUNK; i++) {
+        const n = sequence++;
+        const user = `user_${n % USERS}`;
+        const event = sampleUsageEvent({
+          event_id: `${prefix}-${n}`,
+          timestamp_ms: now,
+          received_at_ms: now,
+          org_id: org,
+          project_id: "kill-project",
+          user_id: user,
+          input_tokens: 100 + (n % 7),
+          output_tokens: 10 + (n % 3),
+          total_tokens: 110 + (n % 7) + (n % 3),
+          cost_micro_usd: 1_000 + n,
+        });
+        const sum = expected.get(user) ?? { tokens: 0, cost: 0, requests: 0 };
+        sum.tokens += event.total_tokens;
+        sum.cost += event.cost_micro_usd;
+        sum.requests += 1;
+        expected.set(user, sum);
+        projectCost += event.cost_micro_usd;
+        events.push(event);
+        if (n % DUPLICATE_EVERY === 0) events.push({ ...event }); // same event_id again
+      }
+      return events;
+    };
+
+    await startAggregator();
+    let kills = 0;
+    for (let c = 0; c < CHUNKS; c++) {
+      await publisher.publish(chunk());
+      if (c % 3 === 2 && kills < 3) {
+        // Right after a chunk lands the aggregator is mid-batch: kill it there.
+        expect(await aggregator?.stop("SIGKILL")).toBeNull();
+        kills++;
+        await startAggregator();
+      }
+    }
+    await publisher.close();
+    expect(kills).toBe(3);
+
+    // Wait until the group has committed everything, then read the counters.
+    const kafka = createKafka({ clientId: "kill-admin", brokers: [broker.brokers], logger });
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(TOPICS.usage);
+    await eventually(
+      async () => {
+        const [committed] = await admin.fetchOffsets({ groupId: CONSUMER_GROUPS.aggregator, topics: [TOPICS.usage] });
+        const done = ends.every(
+          (end) => committed?.partitions.find((p) => p.partition === end.partition)?.offset === end.offset,
+        );
+        return done ? true : undefined;
+      },
+      "the aggregator to commit the whole stream",
+      90_000,
+    );
+    await admin.disconnect();
+
+    const keys = createKeyBuilder(prefix);
+    const counters = createRedisCounterStore(redis, keys);
+    const budgets = new BudgetStore(store);
+    await budgets.refresh();
+    const reader = createBudgetEngine({
+      budgets,
+      ledger: createRedisLedger(redis, keys.budgetHolds),
+      keys,
+      price: () => null,
+      reservationTtlMs: 0,
+      failurePolicy: "closed",
+    });
+
+    for (const [user, sum] of expected) {
+      const totals = await counters.totals({ org, user }, now);
+      expect(totals.user?.day, user).toMatchObject({
+        tokens: sum.tokens,
+        cost_micro_usd: sum.cost,
+        requests: sum.requests,
+      });
+      const standing = await reader.standing({ org_id: org, user_id: user, project_id: "kill-project" });
+      const byId = Object.fromEntries(standing.map((s) => [s.id, s.used]));
+      expect(byId["kill-user-tokens"], user).toBe(sum.tokens);
+    }
+    const project = await reader.standing({ org_id: org, project_id: "kill-project" });
+    expect(project.find((s) => s.id === "kill-project-cost")?.used).toBe(projectCost);
+    expect(sequence).toBe(CHUNKS * PER_CHUNK);
+  });
+});
