@@ -1,0 +1,149 @@
+import type { SqlStore } from "@tollgate/sql";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { call } from "../support/http";
+import { freePort, type RunningProcess, startBinary, startTs, waitReady } from "../support/processes";
+
+const COMMAND_TIMEOUT_MS = 200;
+/** "Never hangs": far below any client timeout, far above the command timeout. */
+const HANG_BOUND_MS = 3_000;
+
+/**
+ * Enforcement with its Redis gone or stalled: every check still answers,
+ * promptly, with the stated failure policy — the service's default (open)
+ * or a budget's own (closed) — and says why. A private redis-server is
+ * used so it can be killed and stalled without touching anything else.
+ */
+describe("enforcement with Redis down or slow", () => {
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  let redisPort = 0;
+  let redisServer: RunningProcess | undefined;
+  let store: SqlStore;
+  let enforcement: RunningProcess;
+  let url = "";
+
+  const startRedis = async () => {
+    redisServer = startBinary(
+      "redis-server",
+      [
+        "--port",
+        String(redisPort),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-debug-command",
+        "yes",
+      ],
+      "redis-server",
+    );
+    await redisServer.waitForOutput(/Ready to accept connections/, 10_000);
+  };
+
+  beforeAll(async () => {
+    redisPort = await freePort();
+    await startRedis();
+    store = await freshClickHouseDatabase();
+    enforcement = startTs(
+      "services/enforcement/src/index.ts",
+      {
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+        TOLLGATE_FAILURE_POLICY: "open",
+        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+        CLICKHOUSE_DATABASE: store.database,
+        TOLLGATE_ADMIN_KEY: adminKey,
+        ENFORCEMENT_PORT: "0",
+        ENFORCEMENT_HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+      },
+      "enforcement",
+    );
+    const match = await enforcement.waitForOutput(/"port":(\d+)/, 60_000);
+    url = `http://127.0.0.1:${match[1]}`;
+    await waitReady(url);
+    const put = (id: string, body: unknown) => call("PUT", `${url}/v1/budgets/${id}`, { key: adminKey, json: body });
+    const day = { type: "calendar", unit: "day" };
+    expect(
+      (await put("open-users", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1_000 }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await put("closed-vip", {
+          scope: { type: "project", id: "vip" },
+          metric: "tokens",
+          window: day,
+          limit: 1_000,
+          failure_policy: "closed",
+        })
+      ).status,
+    ).toBe(201);
+  });
+
+  afterAll(async () => {
+    await enforcement?.stop();
+    await redisServer?.stop("SIGKILL");
+    if (store) await dropDatabase(store);
+  });
+
+  const timedCheck = async (body: Record<string, unknown>) => {
+    const started = performance.now();
+    const reply = await call("POST", `${url}/v1/check`, {
+      key: adminKey,
+      json: { model: "gpt-4o", input_tokens: 10, max_output_tokens: 10, reserve: true, ...body },
+    });
+    return { ...reply, ms: performance.now() - started };
+  };
+
+  it("decides normally with Redis up", async () => {
+    const ok = await timedCheck({ user_id: "u1", project_id: "vip" });
+    expect(ok.status).toBe(200);
+    expect(ok.body.decision).toBe("allow");
+    expect(ok.body.reservation_id).toMatch(/^rsv_/);
+  });
+
+  it("with Redis killed: fails open by default, closed where the budget says, without hanging", async () => {
+    await redisServer?.stop("SIGKILL");
+    for (let i = 0; i < 5; i++) {
+      const open = await timedCheck({ user_id: "u1", project_id: "ordinary" });
+      expect(open.status).toBe(200);
+      expect(open.body.decision).toBe("allow");
+      expect(open.body.reason).toMatch(/budget counters unavailable .*failing open/);
+      expect(open.body.reservation_id).toBeUndefined();
+      expect(open.ms).toBeLessThan(HANG_BOUND_MS);
+
+      const closed = await timedCheck({ user_id: "u1", project_id: "vip" });
+      expect(closed.body.decision).toBe("deny");
+      expect(closed.body.reason).toMatch(/budget closed-vip fails closed/);
+      expect(closed.ms).toBeLessThan(HANG_BOUND_MS);
+    }
+    const usage = await call("GET", `${url}/v1/usage?user_id=u1`, { key: adminKey });
+    expect(usage.status).toBe(503);
+    expect(usage.headers.get("retry-after")).toBe("1");
+  });
+
+  it("with Redis stalled past the command timeout: the same policy, and normal service once it is back", async () => {
+    await startRedis();
+    const back = await (async () => {
+      for (;;) {
+        const reply = await timedCheck({ user_id: "u2", project_id: "vip" });
+        if (reply.body.reservation_id) return reply;
+        await new Promise((resolve) => setTimeout(resolve, 200)); // ioredis reconnects with backoff
+      }
+    })();
+    expect(back.body.decision).toBe("allow");
+
+    const admin = new Redis(redisPort, "127.0.0.1");
+    // Every client's commands wait 2 s from the moment this answers OK.
+    expect(await admin.call("CLIENT", "PAUSE", "2000", "ALL")).toBe("OK");
+    const stalled = await timedCheck({ user_id: "u2", project_id: "vip" });
+    expect(stalled.body.decision).toBe("deny");
+    expect(stalled.body.reason).toMatch(/Command timed out/);
+    expect(stalled.ms).toBeLessThan(1_500); // answered long before the stall ends
+    admin.disconnect();
+  });
+});
