@@ -26,18 +26,7 @@ describe("enforcement with Redis down or slow", () => {
   const startRedis = async () => {
     redisServer = startBinary(
       "redis-server",
-      [
-        "--port",
-        String(redisPort),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--enable-debug-command",
-        "yes",
-      ],
+      ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
       "redis-server",
     );
     await redisServer.waitForOutput(/Ready to accept connections/, 10_000);
