@@ -29,7 +29,30 @@ export interface WindowPosition {
 const ROLLING_SLICES = 12;
 const LATE_EVENT_GRACE_S = 3 * 24 * 3600;
 
+/**
+ * A position holds for its whole period, and every check and event asks for
+ * the current one: cache it per window until the period ends (time-zone math
+ * was a sixteenth of a check's CPU). Bounded: budgets share few windows.
+ */
+const cache = new Map<string, { fromMs: number; untilMs: number; position: WindowPosition }>();
+const CACHE_LIMIT = 10_000;
+
 export function windowPosition(window: BudgetWindow, atMs: number): WindowPosition {
+  const key =
+    window.type === "calendar"
+      ? `c:${window.unit}:${window.timezone}`
+      : window.type === "rolling"
+        ? `r:${window.seconds}`
+        : "l";
+  const hit = cache.get(key);
+  if (hit && atMs >= hit.fromMs && atMs < hit.untilMs) return hit.position;
+  const { position, fromMs } = computePosition(window, atMs);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, { fromMs, untilMs: position.resetsAtMs ?? Number.POSITIVE_INFINITY, position });
+  return position;
+}
+
+function computePosition(window: BudgetWindow, atMs: number): { position: WindowPosition; fromMs: number } {
   switch (window.type) {
     case "calendar": {
       const local = DateTime.fromMillis(atMs, { zone: window.timezone });
@@ -37,9 +60,12 @@ export function windowPosition(window: BudgetWindow, atMs: number): WindowPositi
       const end = start.plus({ [`${window.unit}s`]: 1 });
       const spanS = Math.ceil((end.toMillis() - start.toMillis()) / 1000);
       return {
-        buckets: [calendarBucketId(window.unit, start)],
-        resetsAtMs: end.toMillis(),
-        ttlSeconds: spanS + LATE_EVENT_GRACE_S,
+        position: {
+          buckets: [calendarBucketId(window.unit, start)],
+          resetsAtMs: end.toMillis(),
+          ttlSeconds: spanS + LATE_EVENT_GRACE_S,
+        },
+        fromMs: start.toMillis(),
       };
     }
     case "rolling": {
@@ -49,14 +75,17 @@ export function windowPosition(window: BudgetWindow, atMs: number): WindowPositi
       const buckets: string[] = [];
       for (let i = current - slices + 1; i <= current; i++) buckets.push(`r${sliceMs / 1000}s${i}`);
       return {
-        buckets,
-        resetsAtMs: (current + 1) * sliceMs,
-        // Usage older than the window no longer counts: no grace needed.
-        ttlSeconds: window.seconds + Math.ceil(sliceMs / 1000),
+        position: {
+          buckets,
+          resetsAtMs: (current + 1) * sliceMs,
+          // Usage older than the window no longer counts: no grace needed.
+          ttlSeconds: window.seconds + Math.ceil(sliceMs / 1000),
+        },
+        fromMs: current * sliceMs,
       };
     }
     case "lifetime":
-      return { buckets: ["all"], resetsAtMs: null, ttlSeconds: 0 };
+      return { position: { buckets: ["all"], resetsAtMs: null, ttlSeconds: 0 }, fromMs: Number.NEGATIVE_INFINITY };
   }
 }
 

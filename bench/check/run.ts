@@ -1,0 +1,166 @@
+/**
+ * Check throughput and latency, with its baselines side by side on the same
+ * Redis in the same run (one process tree: each server its own process):
+ *   tollgate  POST /v1/check on the enforcement service, three matching
+ *             budgets (org, project, user), reserve: true
+ *   rlf       the same three scopes with rate-limiter-flexible's consume
+ *   ceiling   an express route doing one Redis command
+ * Prints req/s and p50/p99 at full load, the ratios (goals: ≥ 1.2 × rlf,
+ * ≥ 0.85 × ceiling), and p99 at a fixed 2,000 req/s (goal ≤ 5 ms).
+ *
+ *   bash infra/local/up.sh && source .tollgate/infra/env
+ *   pnpm bench:check [--seconds 10] [--connections 32]
+ */
+import { cpus } from "node:os";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
+import { freePort, type RunningProcess, startTs, waitReady } from "../../test/support/processes";
+
+const { values: args } = parseArgs({
+  options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "32" } },
+});
+const seconds = Number(args.seconds);
+const connections = Number(args.connections);
+const FIXED_RATE = 2_000;
+
+for (const variable of ["REDIS_URL", "CLICKHOUSE_URL"]) {
+  if (!process.env[variable]) {
+    console.error(`${variable} is not set: run \`bash infra/local/up.sh && source .tollgate/infra/env\` first.`);
+    process.exit(2);
+  }
+}
+
+interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+}
+interface Measured {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  fixedP99: number;
+  errors: number;
+}
+
+const body = JSON.stringify({
+  org_id: "bench-org",
+  project_id: "bench-project",
+  user_id: "bench-user",
+  agent_id: "bench-agent",
+  model: "gpt-4o",
+  input_tokens: 1200,
+  max_output_tokens: 800,
+  reserve: true,
+});
+
+async function measure(target: Target): Promise<Measured> {
+  const common = { url: target.url, method: "POST" as const, headers: target.headers, body, connections };
+  await autocannon({ ...common, duration: 2 }); // warm-up
+  const full = await autocannon({ ...common, duration: seconds });
+  const fixed = await autocannon({ ...common, duration: seconds, overallRate: FIXED_RATE });
+  return {
+    name: target.name,
+    rps: full.requests.average,
+    p50: full.latency.p50,
+    p99: full.latency.p99,
+    fixedP99: fixed.latency.p99,
+    errors: full.non2xx + full.errors + fixed.non2xx + fixed.errors,
+  };
+}
+
+async function main(): Promise<void> {
+  const prefix = runId("bench");
+  const store = await freshClickHouseDatabase(runId("tg_bench_"));
+  const adminKey = `bench-${runId()}-${runId()}-${runId()}`;
+  const processes: RunningProcess[] = [];
+  const cleanup = async () => {
+    await Promise.all(processes.map((p) => p.stop().catch(() => null)));
+    await dropDatabase(store).catch(() => undefined);
+  };
+  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    const enforcement = startTs(
+      "services/enforcement/src/index.ts",
+      {
+        REDIS_URL: engineEnv().redisUrl,
+        REDIS_KEY_PREFIX: prefix,
+        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+        CLICKHOUSE_DATABASE: store.database,
+        TOLLGATE_ADMIN_KEY: adminKey,
+        ENFORCEMENT_PORT: "0",
+        ENFORCEMENT_HOST: "127.0.0.1",
+        LOG_LEVEL: "info",
+      },
+      "enforcement",
+    );
+    processes.push(enforcement);
+    const port = Number((await enforcement.waitForOutput(/"port":(\d+)/, 60_000))[1]);
+    const base = `http://127.0.0.1:${port}`;
+    await waitReady(base);
+    const auth = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
+    for (const [id, scope] of [
+      ["bench-org-day", { type: "org", id: "bench-org" }],
+      ["bench-project-day", { type: "project", id: "bench-project" }],
+      ["bench-user-day", { type: "user", id: "*" }],
+    ] as const) {
+      const res = await fetch(`${base}/v1/budgets/${id}`, {
+        method: "PUT",
+        headers: auth,
+        body: JSON.stringify({ scope, metric: "tokens", window: { type: "calendar", unit: "day" }, limit: 1e15 }),
+      });
+      if (res.status !== 201) throw new Error(`budget ${id}: ${res.status} ${await res.text()}`);
+    }
+
+    const targets: Target[] = [{ name: "tollgate check (3 budgets, reserve)", url: `${base}/v1/check`, headers: auth }];
+    for (const mode of ["rlf", "ceiling"] as const) {
+      const baselinePort = await freePort();
+      const proc = startTs(
+        "bench/check/baselines.ts",
+        {
+          BENCH_MODE: mode,
+          BENCH_PORT: String(baselinePort),
+          BENCH_REDIS_URL: engineEnv().redisUrl,
+          BENCH_PREFIX: prefix,
+        },
+        mode,
+      );
+      processes.push(proc);
+      await proc.waitForOutput(/LISTENING/, 30_000);
+      targets.push({
+        name: mode === "rlf" ? "rate-limiter-flexible (3 scopes)" : "ceiling: express + 1 Redis call",
+        url: `http://127.0.0.1:${baselinePort}/v1/check`,
+        headers: { "content-type": "application/json" },
+      });
+    }
+
+    const results: Measured[] = [];
+    for (const target of targets) results.push(await measure(target));
+    const [tollgate, rlf, ceiling] = results as [Measured, Measured, Measured];
+
+    console.log("");
+    console.log(`machine  ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`);
+    console.log(`redis    ${engineEnv().redisUrl} (the same server for all three)`);
+    console.log(`setup    ${seconds} s per run, ${connections} connections; fixed-rate runs at ${FIXED_RATE} req/s`);
+    console.log("");
+    console.log(
+      `${"target".padEnd(40)}${"req/s".padStart(9)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${"p99 @2k/s".padStart(11)}  errors`,
+    );
+    for (const r of results) {
+      console.log(
+        `${r.name.padEnd(40)}${r.rps.toFixed(0).padStart(9)}${r.p50.toFixed(1).padStart(8)}${r.p99.toFixed(1).padStart(8)}${r.fixedP99.toFixed(1).padStart(11)}  ${r.errors}`,
+      );
+    }
+    console.log("");
+    console.log(`tollgate ÷ rate-limiter-flexible  ${(tollgate.rps / rlf.rps).toFixed(2)}   (goal ≥ 1.20)`);
+    console.log(`tollgate ÷ ceiling                ${(tollgate.rps / ceiling.rps).toFixed(2)}   (goal ≥ 0.85)`);
+    console.log(`tollgate p99 at ${FIXED_RATE} req/s        ${tollgate.fixedP99.toFixed(1)} ms (goal ≤ 5 ms)`);
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
