@@ -201,4 +201,61 @@ export function budgetScenario(target: () => SkeletonTarget): void {
     });
     expect(foreign.status).toBe(403);
   });
+
+  it("applies tier budgets to assigned users and admin grants until they expire", async () => {
+    const t = target();
+    const freeUser = runId("free_");
+    const assigned = await call("PUT", `${t.enforcementUrl}/v1/users/${freeUser}/tier`, {
+      key: t.adminKey,
+      json: { tier: "free", org_id: org },
+    });
+    expect(assigned.status).toBe(200);
+    expect(
+      (await call("PUT", `${t.enforcementUrl}/v1/users/${freeUser}/tier`, { key: agentKey, json: { tier: "vip" } }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await put(`${org}-free`, {
+          scope: { type: "user", id: "*" },
+          tier: "free",
+          metric: "requests",
+          window: { type: "calendar", unit: "day" },
+          limit: 0,
+        })
+      ).status,
+    ).toBe(201);
+    const ask = { project_id: project, agent_id: "a", model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 };
+    const free = await check({ ...ask, user_id: freeUser });
+    expect(free.body.decision).toBe("deny");
+    expect(free.body.reason).toMatch(new RegExp(`budget ${org}-free`));
+    expect((await check({ ...ask, user_id: runId("paying_") })).body.decision).toBe("allow");
+
+    const big = { ...ask, user_id: runId("granted_"), input_tokens: 1_500 };
+    expect((await check(big)).body.decision).toBe("deny"); // over the user's 1,000 a day
+    const grant = await call("POST", `${t.enforcementUrl}/v1/budgets/${org}-user/grants`, {
+      key: t.adminKey,
+      json: {
+        member: big.user_id,
+        amount: 1_000,
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: "demo day",
+      },
+    });
+    expect(grant.status).toBe(201);
+    const granted = await check(big);
+    expect(granted.body.decision).toBe("allow");
+    expect(granted.body.budgets.find((b: { id: string }) => b.id === `${org}-user`)).toMatchObject({ limit: 2_000 });
+    const past = await call("POST", `${t.enforcementUrl}/v1/budgets/${org}-user/grants`, {
+      key: t.adminKey,
+      json: { amount: 5, expires_at: "2020-01-01T00:00:00Z" },
+    });
+    expect(past.status).toBe(400);
+    expect(past.body.errors[0]).toMatchObject({ path: "expires_at" });
+    expect(
+      (await call("DELETE", `${t.enforcementUrl}/v1/budgets/${org}-user/grants/${grant.body.id}`, { key: t.adminKey }))
+        .status,
+    ).toBe(204);
+    expect((await check(big)).body.decision).toBe("deny");
+  });
 }

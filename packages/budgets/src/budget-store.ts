@@ -1,5 +1,6 @@
 import type { SqlStore } from "@tollgate/sql";
 import type { Budget } from "./definition";
+import type { Grant, TierAssignment } from "./grants";
 
 interface Row {
   id: string;
@@ -9,18 +10,20 @@ interface Row {
 }
 
 /**
- * Budget definitions, durable in the `budgets` table (ClickHouse or chDB):
- * they survive a Redis flush and any restart. Every service holds them in
- * memory and refreshes every `refreshMs` (default 500 ms), so a change made
- * through any instance takes effect everywhere within a second.
+ * Definitions (budgets, grants, tier assignments), durable in a table of
+ * (id, definition JSON, deleted, version) in ClickHouse or chDB: they survive
+ * a Redis flush and any restart. Every service holds them in memory and
+ * refreshes every `refreshMs` (default 500 ms), so a change made through any
+ * instance takes effect everywhere within a second.
  */
-export class BudgetStore {
-  private budgets = new Map<string, Budget>();
+export class DefinitionStore<T extends { id: string }> {
+  private items = new Map<string, T>();
   private timer: NodeJS.Timeout | undefined;
   private lastVersion = 0;
 
   constructor(
     private readonly store: SqlStore,
+    private readonly table: "budgets" | "budget_grants" | "tier_assignments",
     private readonly options: { refreshMs?: number; clock?: () => number } = {},
   ) {}
 
@@ -39,21 +42,21 @@ export class BudgetStore {
   }
 
   async refresh(): Promise<void> {
-    const rows = await this.store.query<Row>("SELECT id, definition, deleted, version FROM budgets FINAL");
-    const next = new Map<string, Budget>();
+    const rows = await this.store.query<Row>(`SELECT id, definition, deleted, version FROM ${this.table} FINAL`);
+    const next = new Map<string, T>();
     for (const row of rows) {
       if (Number(row.deleted) === 1) continue;
-      next.set(row.id, JSON.parse(row.definition) as Budget);
+      next.set(row.id, JSON.parse(row.definition) as T);
     }
-    this.budgets = next;
+    this.items = next;
   }
 
-  all(): Budget[] {
-    return [...this.budgets.values()];
+  all(): T[] {
+    return [...this.items.values()];
   }
 
-  get(id: string): Budget | undefined {
-    return this.budgets.get(id);
+  get(id: string): T | undefined {
+    return this.items.get(id);
   }
 
   /** A version that increases with every write from this process and with time across processes. */
@@ -63,24 +66,24 @@ export class BudgetStore {
     return this.lastVersion;
   }
 
-  async put(budget: Budget): Promise<void> {
-    await this.store.insert("budgets", [
+  async put(definition: T, version = this.nextVersion()): Promise<void> {
+    await this.store.insert(this.table, [
       {
-        id: budget.id,
-        definition: JSON.stringify(budget),
+        id: definition.id,
+        definition: JSON.stringify(definition),
         deleted: 0,
-        version: budget.version,
-        updated_at: Math.floor(budget.updated_at_ms / 1000),
+        version,
+        updated_at: Math.floor((this.options.clock ?? Date.now)() / 1000),
       },
     ]);
-    this.budgets.set(budget.id, budget);
+    this.items.set(definition.id, definition);
   }
 
   async delete(id: string): Promise<boolean> {
-    const existing = this.budgets.get(id);
+    const existing = this.items.get(id);
     if (!existing) return false;
     const nowMs = (this.options.clock ?? Date.now)();
-    await this.store.insert("budgets", [
+    await this.store.insert(this.table, [
       {
         id,
         definition: JSON.stringify(existing),
@@ -89,7 +92,29 @@ export class BudgetStore {
         updated_at: Math.floor(nowMs / 1000),
       },
     ]);
-    this.budgets.delete(id);
+    this.items.delete(id);
     return true;
+  }
+}
+
+/** Budget definitions (table `budgets`). */
+export class BudgetStore extends DefinitionStore<Budget> {
+  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+    super(store, "budgets", options);
+  }
+  override put(budget: Budget): Promise<void> {
+    return super.put(budget, budget.version);
+  }
+}
+
+export class GrantStore extends DefinitionStore<Grant> {
+  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+    super(store, "budget_grants", options);
+  }
+}
+
+export class TierStore extends DefinitionStore<TierAssignment> {
+  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+    super(store, "tier_assignments", options);
   }
 }

@@ -1,4 +1,7 @@
+import { createKeyBuilder } from "@tollgate/counters";
 import { describe, expect, it } from "vitest";
+import { createBudgetEngine } from "./engine";
+import { type Grant, tierAssignmentId } from "./grants";
 import type { Ledger } from "./ledger";
 import { createMemoryLedger } from "./memory-ledger";
 import { budget, engineFor, usage } from "./testing";
@@ -120,5 +123,71 @@ describe("the ledger failing", () => {
       budget("b", { scope: { type: "user", id: "u1" }, metric: "tokens", window: day, limit: 10 }),
     ]);
     await expect(engine.applyEvent(usage({ ...who }))).rejects.toThrow(/timed out/);
+  });
+});
+
+describe("grants and tiers", () => {
+  it("tops a budget up for one member until the grant expires", async () => {
+    const ledger = createMemoryLedger();
+    const budgets = [
+      budget("user-day", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 100 }),
+    ];
+    const grants: Grant[] = [];
+    let now = Date.parse("2026-11-24T10:00:00Z");
+    const engine = createBudgetEngine({
+      budgets: { all: () => budgets },
+      grants: { all: () => grants },
+      ledger,
+      keys: createKeyBuilder("tg"),
+      price: () => null,
+      reservationTtlMs: 60_000,
+      failurePolicy: "open",
+      clock: () => now,
+    });
+    const ask = { model: "gpt-4o", input_tokens: 150, max_output_tokens: 0 };
+    expect((await engine.check(who, ask, false)).decision).toBe("deny");
+    grants.push({
+      id: "g1",
+      budget_id: "user-day",
+      member: "u1",
+      amount: 100,
+      expires_at_ms: now + 3_600_000,
+      reason: "launch day",
+      created_at_ms: now,
+    });
+    const granted = await engine.check(who, ask, false);
+    expect(granted.decision).toBe("allow");
+    expect(granted.budgets[0]).toMatchObject({ limit: 200, remaining: 200 });
+    expect((await engine.check({ ...who, user_id: "u2" }, ask, false)).decision).toBe("deny"); // someone else's grant
+    now += 3_600_000;
+    expect((await engine.check(who, ask, false)).decision).toBe("deny"); // expired
+  });
+
+  it("applies tier budgets to the users assigned that tier, whatever a caller claims", async () => {
+    const budgets = [
+      budget("free-tier", {
+        scope: { type: "user", id: "*" },
+        metric: "requests",
+        window: day,
+        limit: 0,
+        tier: "free",
+      }),
+    ];
+    const assignments = new Map([
+      [tierAssignmentId("acme", "u1"), { id: "", org_id: "acme", user_id: "u1", tier: "free", updated_at_ms: 0 }],
+    ]);
+    const engine = createBudgetEngine({
+      budgets: { all: () => budgets },
+      tiers: { get: (id) => assignments.get(id) },
+      ledger: createMemoryLedger(),
+      keys: createKeyBuilder("tg"),
+      price: () => null,
+      reservationTtlMs: 60_000,
+      failurePolicy: "open",
+    });
+    const ask = { model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 };
+    expect((await engine.check(who, ask, false)).decision).toBe("deny");
+    expect((await engine.check({ ...who, tier: "enterprise" }, ask, false)).decision).toBe("deny");
+    expect((await engine.check({ ...who, user_id: "u2" }, ask, false)).decision).toBe("allow");
   });
 });

@@ -3,6 +3,7 @@ import type { KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import { type CheckRequest, decide, estimateAmounts, isHard, type Standing, type Verdict } from "./decide";
 import type { Budget } from "./definition";
+import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { Ledger, LedgerLine } from "./ledger";
 import { applicableBudgets, eventAmounts, eventSubject, type Line, linesFor, type Subject, usageKey } from "./plan";
 
@@ -11,6 +12,10 @@ export const BUDGET_SEEN_TTL_SECONDS = 62 * 24 * 3600;
 
 export interface BudgetEngineDeps {
   budgets: { all(): Budget[] };
+  /** Temporary top-ups (admin grants); none when absent. */
+  grants?: { all(): Grant[] };
+  /** Tier assignments: the tier a user carries, for tier budgets. */
+  tiers?: { get(id: string): TierAssignment | undefined };
   ledger: Ledger;
   keys: KeyBuilder;
   /** Priced estimate of a request in micro-USD; null when the model is unknown. */
@@ -54,6 +59,19 @@ export interface CheckResult {
  */
 export function createBudgetEngine(deps: BudgetEngineDeps) {
   const clock = deps.clock ?? Date.now;
+  const grants = () => deps.grants?.all() ?? [];
+  /** A subject's tier comes from the server's assignments, never from what a caller claims. */
+  const withTier = (subject: Subject): Subject => {
+    if (!deps.tiers || !subject.user_id) return { ...subject, tier: null };
+    const assigned =
+      deps.tiers.get(tierAssignmentId(subject.org_id, subject.user_id)) ??
+      deps.tiers.get(tierAssignmentId(null, subject.user_id));
+    return { ...subject, tier: assigned?.tier ?? null };
+  };
+  const linesOf = (subject: Subject, atMs: number) => {
+    const tenant = deps.keys.tenant(subject.org_id);
+    return linesFor(deps.keys, tenant, applicableBudgets(deps.budgets.all(), withTier(subject)), atMs, grants());
+  };
   const ledgerLines = (lines: Line[], amounts: Record<string, number>): LedgerLine[] =>
     lines.map((line) => ({
       keys: line.keys,
@@ -98,7 +116,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     async check(subject: Subject, request: CheckRequest, reserve: boolean): Promise<CheckResult> {
       const nowMs = clock();
       const tenant = deps.keys.tenant(subject.org_id);
-      const lines = linesFor(deps.keys, tenant, applicableBudgets(deps.budgets.all(), subject), nowMs);
+      const lines = linesOf(subject, nowMs);
       const cost = request.model ? deps.price(request.model, request.input_tokens, request.max_output_tokens) : null;
       const estimate = estimateAmounts(request, cost ?? 0);
       const forLedger = ledgerLines(lines, estimate);
@@ -151,8 +169,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     /** The standing of every budget that applies to the subject, without reserving. */
     async standing(subject: Subject): Promise<BudgetStandingView[]> {
       const nowMs = clock();
-      const tenant = deps.keys.tenant(subject.org_id);
-      const lines = linesFor(deps.keys, tenant, applicableBudgets(deps.budgets.all(), subject), nowMs);
+      const lines = linesOf(subject, nowMs);
       if (lines.length === 0) return [];
       const standings = await deps.ledger.standings(ledgerLines(lines, {}), nowMs);
       return lines.map((line, i) => view(line, standings[i] ?? { used: 0, reserved: 0 }));
@@ -162,8 +179,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     async applyEvent(event: UsageEvent): Promise<boolean> {
       const nowMs = clock();
       const tenant = deps.keys.tenant(event.org_id);
-      const applicable = applicableBudgets(deps.budgets.all(), eventSubject(event));
-      const lines = linesFor(deps.keys, tenant, applicable, event.timestamp_ms);
+      const lines = linesOf(eventSubject(event), event.timestamp_ms);
       const amounts = eventAmounts(event);
       const increments = lines.map((line) => ({
         key: usageKey(deps.keys, tenant, line, event.timestamp_ms),

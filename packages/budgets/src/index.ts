@@ -2,6 +2,7 @@ export * from "./budget-store";
 export * from "./decide";
 export * from "./definition";
 export * from "./engine";
+export * from "./grants";
 export * from "./ledger";
 export * from "./memory-ledger";
 export * from "./plan";

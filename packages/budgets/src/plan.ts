@@ -1,6 +1,7 @@
 import type { KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
+import { type Grant, grantedAmount } from "./grants";
 import { bucketAt, windowPosition } from "./windows";
 
 /** Who is asking (a check) or who used (an event): every field a budget may match on. */
@@ -79,7 +80,13 @@ export interface Line {
 
 const MINUTE: BudgetWindow = { type: "rolling", seconds: 60 };
 
-export function linesFor(keys: KeyBuilder, tenant: string, applicable: Applicable[], nowMs: number): Line[] {
+export function linesFor(
+  keys: KeyBuilder,
+  tenant: string,
+  applicable: Applicable[],
+  nowMs: number,
+  grants: ReadonlyArray<Grant> = [],
+): Line[] {
   const lines: Line[] = [];
   for (const { budget, member } of applicable) {
     const add = (kind: Line["kind"], metric: Metric, window: BudgetWindow, limit: number) => {
@@ -99,7 +106,8 @@ export function linesFor(keys: KeyBuilder, tenant: string, applicable: Applicabl
         ttlSeconds: position.ttlSeconds,
       });
     };
-    add("window", budget.metric, budget.window, budget.limit);
+    // Live grants top the window's limit up; rate limits stay as they are.
+    add("window", budget.metric, budget.window, budget.limit + grantedAmount(grants, budget.id, member, nowMs));
     if (budget.rate_limit.requests_per_minute !== undefined) {
       add("requests_per_minute", "requests", MINUTE, budget.rate_limit.requests_per_minute);
     }

@@ -1,4 +1,4 @@
-import { BudgetStore, createBudgetEngine, createRedisLedger } from "@tollgate/budgets";
+import { BudgetStore, createBudgetEngine, createRedisLedger, TierStore } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, runConsumerService } from "@tollgate/bus";
 import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
 import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
@@ -23,10 +23,12 @@ export async function main(telemetry: Telemetry): Promise<void> {
     password: env.CLICKHOUSE_PASSWORD,
   });
   const budgets = new BudgetStore(store);
-  await budgets.start();
+  const tiers = new TierStore(store);
+  await Promise.all([budgets.start(), tiers.start()]);
   // Only applyEvent is used here: no prices or failure policy (those are enforcement's).
   const engine = createBudgetEngine({
     budgets,
+    tiers,
     ledger: createRedisLedger(redis, keys.budgetHolds),
     keys,
     price: () => null,
@@ -48,6 +50,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     closeStores: async () => {
       budgets.stop();
+      tiers.stop();
       await redis.quit();
       await store.close();
     },

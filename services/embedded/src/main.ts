@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { createAggregatorHandler } from "@tollgate/aggregator";
 import { KeyStore } from "@tollgate/auth";
-import { type BudgetEngine, BudgetStore, createMemoryLedger } from "@tollgate/budgets";
+import { type BudgetEngine, BudgetStore, createMemoryLedger, GrantStore, TierStore } from "@tollgate/budgets";
 import { createEmbeddedBus } from "@tollgate/bus";
 import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
 import { budgetEngineFor, createEnforcementRouter } from "@tollgate/enforcement";
@@ -50,9 +50,11 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const keys = new KeyStore(store, admin.key);
   await keys.start();
   const budgets = new BudgetStore(store);
-  await budgets.start();
+  const grants = new GrantStore(store);
+  const tiers = new TierStore(store);
+  await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const ledger = createMemoryLedger();
-  const engine = budgetEngineFor({ budgets, ledger, keys: redisKeys, prices, env });
+  const engine = budgetEngineFor({ budgets, grants, tiers, ledger, keys: redisKeys, prices, env });
   const rebuilt = await rebuildCounters(store, counters, engine);
   logger.info(rebuilt, "counters rebuilt from chDB");
   const sweeper = setInterval(() => {
@@ -86,7 +88,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   );
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
-  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, engine }));
+  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
   finishHttpApp(enforcementApp, logger);
 
   const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
@@ -100,7 +102,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   lifecycle.onShutdown("bus", () => bus.close());
   lifecycle.onShutdown("keys and budgets", () => {
     keys.stop();
-    budgets.stop();
+    for (const definitions of [budgets, grants, tiers]) definitions.stop();
   });
   lifecycle.onShutdown("chdb", () => store.close());
   lifecycle.onShutdown("telemetry", () => telemetry.shutdown());

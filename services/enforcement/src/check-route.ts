@@ -13,7 +13,6 @@ const tokens = z
 const checkSchema = z.strictObject(
   {
     ...Object.fromEntries(IDENTITY_FIELDS.map((f) => [f, tag.optional()])),
-    tier: tag.optional(),
     provider: tag.optional(),
     model: tag.optional(),
     input_tokens: tokens.default(0),
@@ -44,7 +43,6 @@ export function checkRoute(engine: BudgetEngine): RequestHandler {
     }
     const subject = {
       ...resolved.subject,
-      tier: body.tier ?? null,
       provider: body.provider ?? null,
       model: body.model ?? null,
     };

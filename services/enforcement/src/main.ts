@@ -1,5 +1,5 @@
 import { KeyStore } from "@tollgate/auth";
-import { BudgetStore, createRedisLedger } from "@tollgate/budgets";
+import { BudgetStore, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
 import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
 import {
   closeServer,
@@ -46,9 +46,13 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const keys = new KeyStore(store, env.TOLLGATE_ADMIN_KEY);
   await keys.start();
   const budgets = new BudgetStore(store);
-  await budgets.start();
+  const grants = new GrantStore(store);
+  const tiers = new TierStore(store);
+  await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const engine = budgetEngineFor({
     budgets,
+    grants,
+    tiers,
     ledger: createRedisLedger(redis, redisKeys.budgetHolds),
     keys: redisKeys,
     prices: loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {}),
@@ -64,7 +68,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys, budgets, engine }));
+  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
   finishHttpApp(app, logger);
   const server = await listen(app, env.ENFORCEMENT_PORT, env.ENFORCEMENT_HOST);
   logger.info({ port: portOf(server) }, "enforcement listening");
@@ -72,7 +76,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   lifecycle.onShutdown("http", () => closeServer(server));
   lifecycle.onShutdown("keys and budgets", () => {
     keys.stop();
-    budgets.stop();
+    for (const definitions of [budgets, grants, tiers]) definitions.stop();
   });
   lifecycle.onShutdown("redis", async () => {
     await redis.quit();

@@ -1,5 +1,12 @@
 import { authenticate, type KeyStore, keysRouter, requireRole } from "@tollgate/auth";
-import { type BudgetEngine, type BudgetStore, createBudgetEngine, type Ledger } from "@tollgate/budgets";
+import {
+  type BudgetEngine,
+  type BudgetStore,
+  createBudgetEngine,
+  type GrantStore,
+  type Ledger,
+  type TierStore,
+} from "@tollgate/budgets";
 import type { CounterStore, KeyBuilder } from "@tollgate/counters";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
@@ -11,6 +18,8 @@ export interface EnforcementDeps {
   counters: CounterStore;
   keys: KeyStore;
   budgets: BudgetStore;
+  grants: GrantStore;
+  tiers: TierStore;
   engine: BudgetEngine;
   clock?: () => number;
 }
@@ -20,6 +29,8 @@ export { budgetEngineEnvShape } from "./env";
 /** The budget engine both modes run; the ledger decides Redis or memory. */
 export function budgetEngineFor(deps: {
   budgets: BudgetStore;
+  grants: GrantStore;
+  tiers: TierStore;
   ledger: Ledger;
   keys: KeyBuilder;
   prices: PriceTable;
@@ -28,6 +39,8 @@ export function budgetEngineFor(deps: {
 }): BudgetEngine {
   return createBudgetEngine({
     budgets: deps.budgets,
+    grants: deps.grants,
+    tiers: deps.tiers,
     ledger: deps.ledger,
     keys: deps.keys,
     price: (model, input, output) => {
@@ -50,7 +63,15 @@ export function budgetEngineFor(deps: {
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
   router.use(keysRouter(deps.keys));
-  router.use(budgetsRouter({ keys: deps.keys, budgets: deps.budgets, ...(deps.clock ? { clock: deps.clock } : {}) }));
+  router.use(
+    budgetsRouter({
+      keys: deps.keys,
+      budgets: deps.budgets,
+      grants: deps.grants,
+      tiers: deps.tiers,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    }),
+  );
   router.post(
     "/v1/check",
     authenticate(deps.keys),
