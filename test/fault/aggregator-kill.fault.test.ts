@@ -176,5 +176,5 @@ describe("aggregator killed mid-stream", () => {
     const project = await reader.standing({ org_id: org, project_id: "kill-project" });
     expect(project.find((s) => s.id === "kill-project-cost")?.used).toBe(projectCost);
     expect(sequence).toBe(CHUNKS * PER_CHUNK);
-  });
+  }, 240_000); // three restarts, each waiting out the killed member's session (10 s)
 });
