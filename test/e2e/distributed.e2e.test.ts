@@ -1,5 +1,7 @@
 import { TOPICS } from "@tollgate/bus";
+import { createKeyBuilder } from "@tollgate/counters";
 import type { SqlStore } from "@tollgate/sql";
+import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
@@ -59,6 +61,13 @@ describe("walking skeleton, distributed mode", () => {
       }),
     );
     await Promise.all(Object.values(ports).map((port) => waitReady(`http://127.0.0.1:${port}`)));
+    // The aggregator marks the counters complete once it has (re)built them; until then checks follow the failure policy.
+    const redis = new Redis(engines.redisUrl);
+    await eventually(async () => {
+      const state = await redis.hgetall(createKeyBuilder(base.REDIS_KEY_PREFIX).countersState());
+      return Number(state.partitions) > 0 && Object.keys(state).length > Number(state.partitions) ? true : undefined;
+    }, "the aggregator to mark the counters complete");
+    redis.disconnect();
 
     const kafka = new Kafka({ clientId: "e2e-dlq-reader", brokers: [broker.brokers], logLevel: logLevel.NOTHING });
     dlqConsumer = kafka.consumer({ groupId: runId("e2e-dlq") });

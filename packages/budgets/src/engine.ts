@@ -21,6 +21,8 @@ export interface BudgetEngineDeps {
   /** Priced estimate of a request in micro-USD; null when the model is unknown. */
   price: (model: string, inputTokens: number, outputTokens: number) => number | null;
   reservationTtlMs: number;
+  /** False while the ledger's counters are being rebuilt after a data loss: decide by the failure policy. */
+  trusted?: () => boolean;
   /** With the ledger unreachable or slow: allow (open) or deny (closed), unless a budget says otherwise. */
   failurePolicy: "open" | "closed";
   clock?: () => number;
@@ -123,6 +125,9 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
 
       let standings: Standing[];
       let reservationId: string | undefined;
+      if (lines.length > 0 && deps.trusted && !deps.trusted()) {
+        return failed(lines, request, cost, new Error("counters are being rebuilt after Redis lost its data"));
+      }
       try {
         if (reserve && lines.length > 0) {
           const id = newReservationId(subject.org_id ?? null);

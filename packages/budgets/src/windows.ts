@@ -105,3 +105,20 @@ function calendarBucketId(unit: "day" | "week" | "month", start: DateTime): stri
   if (unit === "week") return `w${start.toFormat("kkkkWW")}`;
   return `d${start.toFormat("yyyyLLdd")}`;
 }
+
+/** When the window that is open at `atMs` began (0 for lifetime): how far back a rebuild must read. */
+export function windowStartMs(window: BudgetWindow, atMs: number): number {
+  switch (window.type) {
+    case "calendar":
+      return DateTime.fromMillis(atMs, { zone: window.timezone })
+        .startOf(window.unit === "week" ? "week" : window.unit)
+        .toMillis();
+    case "rolling": {
+      const sliceMs = rollingSliceMs(window.seconds);
+      const slices = Math.ceil((window.seconds * 1000) / sliceMs);
+      return (Math.floor(atMs / sliceMs) - slices + 1) * sliceMs;
+    }
+    case "lifetime":
+      return 0;
+  }
+}

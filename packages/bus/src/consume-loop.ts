@@ -30,6 +30,16 @@ export interface ConsumeLoop {
   ready(): Promise<void>;
   /** Finishes the batch in hand, commits, leaves the group. */
   stop(): Promise<void>;
+  /** Partitions assigned to this member at its last group join. */
+  assigned(): number[];
+  /** Bumped at every group join: a replay planned under one assignment is void under the next. */
+  generation(): number;
+  /** Next offset to process per partition, as far as this member has processed (committed) it. */
+  position(partition: number): bigint | undefined;
+  pause(): void;
+  resume(): void;
+  /** Processes `partition` again from `offset` (a replay; handlers make it a no-op where already applied). */
+  seek(partition: number, offset: bigint): void;
 }
 
 /**
@@ -51,8 +61,13 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     retry: { initialRetryTime: 200, retries: 8 },
   });
   let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => {
+  let assignment: number[] = [];
+  let generation = 0;
+  const positions = new Map<number, bigint>();
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
+    generation++;
+    assignment = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     joined = false;
@@ -105,6 +120,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
           await consumer.commitOffsets([
             { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
           ]);
+          positions.set(batch.partition, BigInt(last) + 1n);
           await heartbeat();
         } finally {
           span.end();
@@ -119,6 +135,15 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
       if (!joined) throw new Error(`consumer ${options.groupId} has not joined its group`);
     },
     stop: () => consumer.disconnect(),
+    assigned: () => assignment,
+    generation: () => generation,
+    position: (partition) => positions.get(partition),
+    pause: () => consumer.pause([{ topic: options.topic }]),
+    resume: () => consumer.resume([{ topic: options.topic }]),
+    seek(partition, offset) {
+      positions.set(partition, offset);
+      consumer.seek({ topic: options.topic, partition, offset: offset.toString() });
+    },
   };
 }
 

@@ -10,7 +10,8 @@ import {
   type ReadinessCheck,
   type Telemetry,
 } from "@tollgate/kit";
-import { decodeUsageRecord, startConsumeLoop } from "./consume-loop";
+import type { Kafka } from "kafkajs";
+import { type ConsumeLoop, decodeUsageRecord, startConsumeLoop } from "./consume-loop";
 import { createKafka, createKafkaPublisher } from "./kafka";
 import { type DeadLetter, TOPICS, type UsageBatchHandler } from "./topics";
 
@@ -26,6 +27,8 @@ export interface ConsumerServiceOptions {
   readiness: ReadinessCheck[];
   /** Closes the service's own stores, after the consumer has stopped. */
   closeStores: () => Promise<void>;
+  /** Work that runs beside the loop (e.g. the aggregator's rebuild guard); stopped before the consumer. */
+  attach?: (loop: ConsumeLoop, kafka: Kafka) => { stop(): Promise<void> | void };
 }
 
 /**
@@ -51,6 +54,8 @@ export async function runConsumerService(options: ConsumerServiceOptions): Promi
     logger,
   });
 
+  const attached = options.attach?.(loop, kafka);
+
   const app = createHttpApp({
     logger,
     isShuttingDown: () => lifecycle.shuttingDown,
@@ -62,6 +67,7 @@ export async function runConsumerService(options: ConsumerServiceOptions): Promi
   logger.info({ port: portOf(server), group: options.groupId }, `${options.name} consuming`);
 
   lifecycle.onShutdown("http", () => closeServer(server));
+  if (attached) lifecycle.onShutdown(`${options.name} companion`, async () => attached.stop());
   lifecycle.onShutdown("kafka consumer", () => loop.stop());
   lifecycle.onShutdown("dead-letter producer", () => deadLetters.close());
   lifecycle.onShutdown("stores", () => options.closeStores());

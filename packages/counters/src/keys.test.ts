@@ -13,6 +13,7 @@ describe("key builder", () => {
     expect(bucket).toBe("tg:v1:{o=acme}:bud:daily-tokens:u%3A1:d20261122");
     expect(keys.budgetHolds(bucket)).toBe("tg:v1:{o=acme}:bud:daily-tokens:u%3A1:d20261122:holds");
     expect(keys.reservation(keys.tenant(null), "res_1")).toBe("tg:v1:{_}:res:res_1");
+    expect(keys.countersState()).toBe("tg:v1:counters-state");
   });
 
   it("encodes ids so they cannot collide or break the hash tag", () => {

@@ -25,6 +25,12 @@ export interface KeyBuilder {
   budgetHolds(bucketKey: string): string;
   /** A reservation: which bucket keys it holds how much on. */
   reservation(tenant: string, reservationId: string): string;
+  /**
+   * Whether the counters are complete: a hash with `partitions` (of the usage
+   * topic) and one field per partition the aggregator has rebuilt or kept
+   * since Redis last lost its data. Gone with the data, by construction.
+   */
+  countersState(): string;
 }
 
 const enc = encodeURIComponent;
@@ -40,5 +46,6 @@ export function createKeyBuilder(prefix = "tg"): KeyBuilder {
     budgetBucket: (tenant, budgetId, member, bucket) => `${base(tenant)}:bud:${enc(budgetId)}:${enc(member)}:${bucket}`,
     budgetHolds: (bucketKey) => `${bucketKey}:holds`,
     reservation: (tenant, reservationId) => `${base(tenant)}:res:${enc(reservationId)}`,
+    countersState: () => `${prefix}:${KEY_VERSION}:counters-state`,
   };
 }

@@ -5,6 +5,7 @@ import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
 import { openServerStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { aggregatorEnvSchema } from "./env";
+import { startRebuildGuard } from "./rebuild";
 import { createAggregatorHandler } from "./service";
 
 /** Distributed mode: consume tollgate.usage.v1 into Redis counters. */
@@ -42,6 +43,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     port: env.AGGREGATOR_PORT,
     host: env.AGGREGATOR_HOST,
     handle: createAggregatorHandler(counters, engine),
+    attach: (loop, kafka) => startRebuildGuard({ loop, kafka, redis, keys, store, counters, engine, budgets, logger }),
     logger,
     telemetry,
     readiness: [

@@ -1,6 +1,6 @@
 import { KeyStore } from "@tollgate/auth";
 import { BudgetStore, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
-import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import { createKeyBuilder, createRedisCounterStore, watchCountersState } from "@tollgate/counters";
 import {
   closeServer,
   createHttpApp,
@@ -49,7 +49,9 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const grants = new GrantStore(store);
   const tiers = new TierStore(store);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
+  const countersState = watchCountersState(redis, redisKeys);
   const engine = budgetEngineFor({
+    trusted: countersState.complete,
     budgets,
     grants,
     tiers,
@@ -75,6 +77,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
 
   lifecycle.onShutdown("http", () => closeServer(server));
   lifecycle.onShutdown("keys and budgets", () => {
+    countersState.stop();
     keys.stop();
     for (const definitions of [budgets, grants, tiers]) definitions.stop();
   });

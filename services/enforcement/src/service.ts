@@ -35,6 +35,8 @@ export function budgetEngineFor(deps: {
   keys: KeyBuilder;
   prices: PriceTable;
   env: { TOLLGATE_FAILURE_POLICY: "open" | "closed"; TOLLGATE_RESERVATION_TTL_SECONDS: number };
+  /** Distributed mode: whether Redis holds complete counters (see the aggregator's rebuild guard). */
+  trusted?: () => boolean;
   clock?: () => number;
 }): BudgetEngine {
   return createBudgetEngine({
@@ -55,6 +57,7 @@ export function budgetEngineFor(deps: {
     },
     reservationTtlMs: deps.env.TOLLGATE_RESERVATION_TTL_SECONDS * 1000,
     failurePolicy: deps.env.TOLLGATE_FAILURE_POLICY,
+    ...(deps.trusted ? { trusted: deps.trusted } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
 }

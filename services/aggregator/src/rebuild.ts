@@ -1,0 +1,151 @@
+import { type Budget, type BudgetEngine, windowStartMs } from "@tollgate/budgets";
+import { CONSUMER_GROUPS, type ConsumeLoop, TOPICS } from "@tollgate/bus";
+import type { CounterStore, KeyBuilder } from "@tollgate/counters";
+import type { Logger } from "@tollgate/kit";
+import { type SqlStore, usageEventsSince } from "@tollgate/sql";
+import type { Redis } from "ioredis";
+import type { Kafka } from "kafkajs";
+
+/**
+ * Rebuilds the counters after Redis lost its data, before enforcement trusts
+ * them again.
+ *
+ * Redis keeps a "counters state" hash with one field per partition of the
+ * usage topic whose effects it holds. A flush or a restart without
+ * persistence removes it with everything else, so its absence is the signal
+ * (also on a fresh install). For the partitions it owns, the aggregator then:
+ *   1. pauses consuming;
+ *   2. applies every event ClickHouse holds from the start of the oldest open
+ *      window (UTC month for the running totals, each budget's window; from
+ *      the beginning for lifetime budgets);
+ *   3. replays each partition from where the sink's group had committed
+ *      (everything before it is in ClickHouse, since the sink commits only
+ *      after ClickHouse has a batch) or its own position if lower, up to
+ *      the end of the partition as it was when the loss was found;
+ *   4. marks the partition complete once it got there.
+ * Every step is idempotent (the counters' event-id guards): overlap between
+ * ClickHouse and the replay counts once, and a crash mid-rebuild simply
+ * starts it again. Enforcement decides by its failure policy until every
+ * partition is marked.
+ */
+export function startRebuildGuard(deps: {
+  loop: ConsumeLoop;
+  kafka: Kafka;
+  redis: Redis;
+  keys: KeyBuilder;
+  store: SqlStore;
+  counters: CounterStore;
+  engine: Pick<BudgetEngine, "applyEvent">;
+  budgets: { all(): Budget[] };
+  logger: Logger;
+  intervalMs?: number;
+}): { stop(): Promise<void> } {
+  const log = deps.logger.child({ component: "rebuild-guard" });
+  const stateKey = deps.keys.countersState();
+  let rebuild: { generation: number; targets: Map<number, bigint> } | null = null;
+  let running: Promise<void> | null = null;
+
+  const tick = () => {
+    running ??= check().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+  const check = async () => {
+    try {
+      if (rebuild) await finishWhenCaughtUp();
+      else await startIfLost();
+    } catch (err) {
+      log.warn({ err }, "rebuild check failed; retrying");
+      if (rebuild) deps.loop.resume();
+      rebuild = null;
+    }
+  };
+
+  const startIfLost = async () => {
+    const assigned = deps.loop.assigned();
+    if (assigned.length === 0) return;
+    const state = await deps.redis.hgetall(stateKey);
+    const lost = assigned.filter((p) => state[`p${p}`] === undefined);
+    if (lost.length === 0) return;
+
+    const generation = deps.loop.generation();
+    log.warn({ partitions: lost }, "counters are incomplete (Redis lost its data, or first start): rebuilding");
+    deps.loop.pause();
+    const admin = deps.kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(TOPICS.usage);
+      const [sink] = await admin.fetchOffsets({ groupId: CONSUMER_GROUPS.sink, topics: [TOPICS.usage] });
+      const [own] = await admin.fetchOffsets({ groupId: CONSUMER_GROUPS.aggregator, topics: [TOPICS.usage] });
+      await deps.redis.hset(stateKey, "partitions", String(ends.length));
+
+      const from = oldestOpenWindow(deps.budgets.all(), Date.now());
+      let applied = 0;
+      for await (const page of usageEventsSince(deps.store, from)) {
+        for (const event of page) {
+          const [a, b] = await Promise.all([deps.counters.apply(event), deps.engine.applyEvent(event)]);
+          if (a || b) applied++;
+        }
+      }
+
+      const targets = new Map<number, bigint>();
+      for (const partition of lost) {
+        const end = BigInt(ends.find((e) => e.partition === partition)?.high ?? "0");
+        const low = BigInt(ends.find((e) => e.partition === partition)?.low ?? "0");
+        const committed = (group: typeof sink) => {
+          const offset = BigInt(group?.partitions.find((p) => p.partition === partition)?.offset ?? "-1");
+          return offset < 0n ? low : offset;
+        };
+        const from = [committed(sink), committed(own)].reduce((a, b) => (a < b ? a : b));
+        if (from < end) {
+          deps.loop.seek(partition, from);
+          targets.set(partition, end);
+        } else {
+          await deps.redis.hset(stateKey, `p${partition}`, String(Date.now()));
+        }
+      }
+      log.info({ fromClickHouse: applied, replaying: Object.fromEntries(targets) }, "rebuild: ClickHouse applied");
+      rebuild = { generation, targets };
+    } finally {
+      await admin.disconnect();
+      deps.loop.resume();
+    }
+  };
+
+  const finishWhenCaughtUp = async () => {
+    const current = rebuild;
+    if (!current) return;
+    if (deps.loop.generation() !== current.generation) {
+      rebuild = null; // reassigned meanwhile: plan again under the new assignment
+      return;
+    }
+    for (const [partition, target] of current.targets) {
+      if ((deps.loop.position(partition) ?? -1n) >= target) {
+        await deps.redis.hset(stateKey, `p${partition}`, String(Date.now()));
+        current.targets.delete(partition);
+      }
+    }
+    if (current.targets.size === 0) {
+      log.info("rebuild complete: counters trusted again");
+      rebuild = null;
+    }
+  };
+
+  const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
+  void tick();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/** How far back the open windows reach: the UTC month for running totals, and every budget's window. */
+export function oldestOpenWindow(budgets: ReadonlyArray<Budget>, nowMs: number): number {
+  const now = new Date(nowMs);
+  let from = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  for (const budget of budgets) from = Math.min(from, windowStartMs(budget.window, nowMs));
+  return from;
+}
