@@ -97,7 +97,9 @@ export function startRebuildGuard(deps: {
           const offset = BigInt(group?.partitions.find((p) => p.partition === partition)?.offset ?? "-1");
           return offset < 0n ? low : offset;
         };
-        const from = [committed(sink), committed(own)].reduce((a, b) => (a < b ? a : b));
+        // bigint offsets: Math.min does not take them.
+        let from = committed(sink);
+        if (committed(own) < from) from = committed(own);
         if (from < end) {
           deps.loop.seek(partition, from);
           targets.set(partition, end);
