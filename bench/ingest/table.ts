@@ -4,28 +4,85 @@ export interface Row {
   p50Ms: number;
   p99Ms: number;
   note?: string;
+  /** Set when the workload could not run; printed instead of figures. */
+  unavailable?: string;
 }
+
+export const GOAL_RATIO = 0.7;
 
 /** The q-quantile of sorted values (nearest rank). */
 export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-export function printTable(rows: Row[], ceiling: number, context: Record<string, string>): void {
+const COLUMNS = [
+  { title: "workload", width: 34 },
+  { title: "events/s", width: 10 },
+  { title: "p50 ms", width: 8 },
+  { title: "p99 ms", width: 8 },
+  { title: "÷ raw kafkajs", width: 14 },
+] as const;
+
+function line(cells: string[], note: string): string {
+  const padded = cells.map((cell, i) => {
+    const width = COLUMNS[i]?.width ?? 10;
+    return i === 0 ? cell.padEnd(width) : cell.padStart(width);
+  });
+  return `${padded.join(" | ")}${note ? ` | ${note}` : ""}`;
+}
+
+/**
+ * Prints the context, the table and the verdict per ingest workload.
+ * `baseline` is the raw producer's events/s the ratios are taken against.
+ */
+export function printReport(
+  context: Record<string, string>,
+  rows: { baseline: Row[]; ingest: Row[] },
+  baseline: number,
+): void {
   console.log("");
-  for (const [label, value] of Object.entries(context)) console.log(`${label.padEnd(8)} ${value}`);
+  const labelWidth = Math.max(...Object.keys(context).map((label) => label.length));
+  for (const [label, value] of Object.entries(context)) console.log(`${label.padEnd(labelWidth)}  ${value}`);
   console.log("");
   console.log(
-    `${"workload".padEnd(34)}${"events/s".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"÷ raw kafkajs".padStart(15)}  note`,
+    line(
+      COLUMNS.map((c) => c.title),
+      "note",
+    ),
   );
-  for (const row of rows) {
+  console.log(line(COLUMNS.map((c) => "-".repeat(c.width)).slice(), "----"));
+  const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  for (const row of [...rows.baseline, ...rows.ingest]) {
+    if (row.unavailable) {
+      console.log(line([row.name, "—", "—", "—", "—"], row.unavailable));
+      continue;
+    }
     console.log(
-      `${row.name.padEnd(34)}${row.eventsPerSecond.toFixed(0).padStart(11)}${row.p50Ms.toFixed(1).padStart(9)}${row.p99Ms
-        .toFixed(1)
-        .padStart(9)}${(row.eventsPerSecond / ceiling).toFixed(2).padStart(15)}  ${row.note ?? ""}`,
+      line(
+        [
+          row.name,
+          fmt.format(row.eventsPerSecond),
+          row.p50Ms.toFixed(1),
+          row.p99Ms.toFixed(1),
+          (row.eventsPerSecond / baseline).toFixed(2),
+        ],
+        row.note ?? "",
+      ),
     );
   }
-  console.log("\nratio = events/s ÷ mean of the two raw kafkajs runs (goal for ingest ≥ 0.70);");
-  console.log("latency is per request (HTTP) or per send (kafkajs), each carrying the same number of events.");
+  console.log("");
+  console.log(
+    `ratio = events/s ÷ raw kafkajs events/s (${fmt.format(baseline)}, mean of the ${rows.baseline.length} baseline runs).`,
+  );
+  console.log("latency: per HTTP request (ingest) or per producer.send (baseline); each carries 100 events.");
+  console.log(`goal: ingest ÷ raw kafkajs ≥ ${GOAL_RATIO.toFixed(2)}`);
+  for (const row of rows.ingest) {
+    if (row.unavailable) {
+      console.log(`  ${row.name}: not measured (${row.unavailable})`);
+      continue;
+    }
+    const ratio = row.eventsPerSecond / baseline;
+    console.log(`  ${row.name}: ${ratio.toFixed(2)} — ${ratio >= GOAL_RATIO ? "meets the goal" : "below the goal"}`);
+  }
 }

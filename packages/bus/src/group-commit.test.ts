@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createGroupCommitter } from "./group-commit";
 
 /** A flush the test completes by hand, to see what was batched with what. */
@@ -77,5 +77,42 @@ describe("group commit", () => {
     calls[0]?.done();
     await drain;
     expect(drained).toBe(true);
+  });
+});
+
+describe("group commit with a linger", () => {
+  it("waits up to lingerMs to fill a flush, and flushes a full one at once", async () => {
+    vi.useFakeTimers();
+    try {
+      const flushed: number[][] = [];
+      const committer = createGroupCommitter(
+        async (items: number[]) => {
+          flushed.push(items);
+        },
+        { lingerMs: 200, maxItems: 5 },
+      );
+      const first = committer.submit([1, 2]);
+      const second = committer.submit([3]);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(flushed).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      await Promise.all([first, second]);
+      expect(flushed).toEqual([[1, 2, 3]]);
+
+      const full = committer.submit([4, 5, 6, 7, 8]); // maxItems reached: no waiting
+      await vi.advanceTimersByTimeAsync(0);
+      await full;
+      expect(flushed).toEqual([
+        [1, 2, 3],
+        [4, 5, 6, 7, 8],
+      ]);
+
+      const late = committer.submit([9]);
+      await committer.drain(); // shutdown flushes what lingers
+      await late;
+      expect(flushed.at(-1)).toEqual([9]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -14,10 +14,21 @@ export interface GroupCommitter<T> {
 
 export function createGroupCommitter<T>(
   flush: (items: T[]) => Promise<void>,
-  options: { concurrency?: number; maxItems?: number } = {},
+  options: {
+    concurrency?: number;
+    maxItems?: number;
+    /**
+     * Wait up to this long for more items before a flush that is not full
+     * (larger inserts for ClickHouse); 0 flushes at once (lowest latency).
+     */
+    lingerMs?: number;
+  } = {},
 ): GroupCommitter<T> {
   const concurrency = options.concurrency ?? 1;
   const maxItems = options.maxItems ?? Number.POSITIVE_INFINITY;
+  const lingerMs = options.lingerMs ?? 0;
+  let lingering: NodeJS.Timeout | undefined;
+  let queuedItems = 0;
   type Waiter = { items: ReadonlyArray<T>; resolve: () => void; reject: (err: unknown) => void };
   let queue: Waiter[] = [];
   let running = 0;
@@ -33,10 +44,21 @@ export function createGroupCommitter<T>(
     }
     const batch = queue.slice(0, n);
     queue = queue.slice(n);
+    queuedItems -= count;
     return batch;
   };
 
-  const pump = () => {
+  const pump = (force = false) => {
+    if (lingerMs > 0 && !force && queuedItems < maxItems && queue.length > 0) {
+      // Not full yet: give more items until the linger ends.
+      lingering ??= setTimeout(() => {
+        lingering = undefined;
+        pump(true);
+      }, lingerMs);
+      return;
+    }
+    clearTimeout(lingering);
+    lingering = undefined;
     while (running < concurrency && queue.length > 0) {
       const batch = take();
       running++;
@@ -44,7 +66,7 @@ export function createGroupCommitter<T>(
         // The next flush starts before callers hear back, so it already
         // holds whatever queued up during this one.
         running--;
-        pump();
+        pump(queuedItems >= maxItems);
         for (const w of batch) err === undefined ? w.resolve() : w.reject(err);
         if (running === 0 && queue.length === 0) {
           const waiting = idle;
@@ -64,11 +86,13 @@ export function createGroupCommitter<T>(
       if (items.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         queue.push({ items, resolve, reject });
+        queuedItems += items.length;
         pump();
       });
     },
     drain() {
       if (running === 0 && queue.length === 0) return Promise.resolve();
+      if (queue.length > 0) pump(true); // shutdown: flush what lingers now
       return new Promise((resolve) => idle.push(resolve));
     },
   };

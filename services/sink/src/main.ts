@@ -20,7 +20,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     brokers: env.KAFKA_BROKERS,
     port: env.SINK_PORT,
     host: env.SINK_HOST,
-    handle: createSinkHandler(store),
+    handle: createSinkHandler(store, { maxRows: env.SINK_BATCH_ROWS, lingerMs: env.SINK_LINGER_MS }),
     logger,
     telemetry,
     readiness: [{ name: "clickhouse", check: () => store.ping() }],

@@ -1,11 +1,36 @@
-import type { UsageBatchHandler } from "@tollgate/bus";
-import { insertUsageEvents, type SqlStore } from "@tollgate/sql";
+import { createGroupCommitter, type UsageBatchHandler } from "@tollgate/bus";
+import type { UsageEvent } from "@tollgate/events";
+import { insertUsageEvents, type SqlStore, storedEventIds } from "@tollgate/sql";
+
+export interface SinkOptions {
+  /** Rows per ClickHouse insert at most; a full batch is inserted at once. */
+  maxRows?: number;
+  /** How long a batch that is not full waits for more rows (0: insert at once). */
+  lingerMs?: number;
+}
 
 /**
- * The sink's work, the same in both modes: one insert per batch. The table
- * deduplicates by event_id, so a batch replayed after a crash before the
- * offset commit is collapsed by every query that reads with FINAL.
+ * The sink's work, the same in both modes: load events into usage_events
+ * exactly once. Batches from the consumer (several partitions at a time) are
+ * grouped into inserts by size and time; each caller hears back only once
+ * its rows are in ClickHouse, so the consume loop commits offsets only then.
+ *
+ * Before inserting, ids ClickHouse already has are dropped (usage_event_ids,
+ * filled in the same INSERT by a view), as are repeats within the batch: a
+ * batch replayed after a crash between the insert and the offset commit, or
+ * a producer's retry, is not inserted twice — so the rollup views fed by the
+ * same INSERT never count an event twice.
  */
-export function createSinkHandler(store: SqlStore): UsageBatchHandler {
-  return (events) => insertUsageEvents(store, events);
+export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): UsageBatchHandler {
+  const committer = createGroupCommitter<UsageEvent>(
+    async (events) => {
+      const unique = new Map<string, UsageEvent>();
+      for (const event of events) if (!unique.has(event.event_id)) unique.set(event.event_id, event);
+      const stored = await storedEventIds(store, [...unique.keys()]);
+      const fresh = [...unique.values()].filter((event) => !stored.has(event.event_id));
+      if (fresh.length > 0) await insertUsageEvents(store, fresh);
+    },
+    { maxItems: options.maxRows ?? 50_000, lingerMs: options.lingerMs ?? 0 },
+  );
+  return (events) => committer.submit(events);
 }

@@ -39,6 +39,20 @@ export async function insertUsageEvents(store: SqlStore, events: ReadonlyArray<U
   await store.insert("usage_events", events.map(usageEventRow));
 }
 
+/** Which of these event ids ClickHouse already holds (a primary-key lookup on usage_event_ids). */
+export async function storedEventIds(store: SqlStore, ids: ReadonlyArray<string>): Promise<Set<string>> {
+  const found = new Set<string>();
+  // Chunks keep each query's text bounded; IN over a subquery uses the primary key on every version.
+  for (let i = 0; i < ids.length; i += 10_000) {
+    const rows = await store.query<{ event_id: string }>(
+      "SELECT DISTINCT event_id FROM usage_event_ids WHERE event_id IN (SELECT arrayJoin({ids:Array(String)}))",
+      { ids: ids.slice(i, i + 10_000) },
+    );
+    for (const row of rows) found.add(row.event_id);
+  }
+  return found;
+}
+
 type Row = ReturnType<typeof usageEventRow>;
 
 /** Every column, with DateTime as epoch seconds so rows read back the same on every engine. */
