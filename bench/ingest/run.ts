@@ -90,10 +90,18 @@ process.on("exit", () => {
   for (const proc of children) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill();
 });
 let signals = 0;
+let firstSignalAt = 0;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     process.exitCode = 130;
-    if (++signals > 1) process.exit(); // second Ctrl-C: the exit hook kills the children
+    // Ctrl-C reaches this process twice (from the terminal, and relayed by the
+    // tsx/pnpm wrappers): only a signal a second later means "force". Forcing
+    // skips dropping the database; the exit hook still kills the children.
+    if (signals++ > 0) {
+      if (Date.now() - firstSignalAt > 1_000) process.exit();
+      return;
+    }
+    firstSignalAt = Date.now();
     console.error(`\n${signal}: stopping ingest and the broker, dropping the database (again to force)…`);
     void cleanUp().finally(() => process.exit());
   });
@@ -167,7 +175,7 @@ async function main(): Promise<number> {
       headers: { authorization: auth, "content-type": "application/json" },
       body: jsonBody(),
       okStatus: 202,
-      acceptedIn: async (reply) => ((await reply.json()) as { accepted: number }).accepted,
+      acceptedIn: async (reply) => Number(((await reply.json()) as { accepted?: number }).accepted ?? 0),
     },
     {
       name: "POST /v1/traces, OTLP protobuf",
@@ -183,7 +191,12 @@ async function main(): Promise<number> {
     },
   ];
 
+  // After Ctrl-C cleanup is under way: start nothing new.
+  const checkInterrupted = () => {
+    if (signals > 0) throw new Error("interrupted");
+  };
   const baseline = (name: string) => {
+    checkInterrupted();
     progress(`${name}: ${warmupSeconds} s warm-up + ${seconds} s`);
     return rawProducerRun({ name, brokers, seconds, warmupSeconds, concurrency: connections });
   };
@@ -191,6 +204,7 @@ async function main(): Promise<number> {
   let failures = 0;
   rows.baseline.push(await baseline("raw kafkajs producer (1st)"));
   for (const workload of workloads) {
+    checkInterrupted();
     progress(`${workload.name}: ${warmupSeconds} s warm-up + ${seconds} s`);
     const { row, failed } = await httpRun(workload, { seconds, warmupSeconds, connections });
     rows.ingest.push(row);
