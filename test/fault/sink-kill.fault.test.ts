@@ -3,7 +3,7 @@ import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
 import type { SqlStore } from "@tollgate/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { dropDatabase, engineEnv, freshClickHouseDatabase } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
 
