@@ -1,4 +1,4 @@
-# One image for the four services; SERVICE (set by docker-compose.yml) picks which runs.
+# One image for every service; SERVICE (set by docker-compose.yml) picks which runs.
 FROM node:20-bookworm-slim
 WORKDIR /app
 RUN npm install -g pnpm@10

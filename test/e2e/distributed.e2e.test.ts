@@ -9,6 +9,7 @@ import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
 import { budgetScenario } from "./budget-scenario";
 import { otlpScenario } from "./otlp-scenario";
+import { reportsScenario } from "./reports-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
 /**
@@ -18,7 +19,7 @@ import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
  */
 describe("walking skeleton, distributed mode", () => {
   const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
-  const ports = { ingest: 0, enforcement: 0, aggregator: 0, sink: 0 };
+  const ports = { ingest: 0, enforcement: 0, aggregator: 0, sink: 0, reports: 0 };
   let broker: PrivateBroker;
   let store: SqlStore;
   const services: RunningProcess[] = [];
@@ -52,6 +53,7 @@ describe("walking skeleton, distributed mode", () => {
       ["enforcement", "ENFORCEMENT_PORT"],
       ["aggregator", "AGGREGATOR_PORT"],
       ["sink", "SINK_PORT"],
+      ["reports", "REPORTS_PORT"],
     ] as const;
     const procs = started.map(([name, portVar]) => start(name, portVar));
     await Promise.all(
@@ -90,6 +92,7 @@ describe("walking skeleton, distributed mode", () => {
   const target = (): SkeletonTarget => ({
     ingestUrl: `http://127.0.0.1:${ports.ingest}`,
     enforcementUrl: `http://127.0.0.1:${ports.enforcement}`,
+    reportsUrl: `http://127.0.0.1:${ports.reports}`,
     adminKey,
     rowsFor: (eventId) => store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
     deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
@@ -98,6 +101,7 @@ describe("walking skeleton, distributed mode", () => {
   skeletonScenario(target);
   otlpScenario(target);
   budgetScenario(target);
+  reportsScenario(target);
 
   it("never writes a secret to its logs", () => {
     const logs = services.map((s) => s.output()).join("\n");

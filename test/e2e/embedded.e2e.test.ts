@@ -8,6 +8,7 @@ import { call } from "../support/http";
 import { freePort, type RunningProcess, startTs } from "../support/processes";
 import { budgetScenario } from "./budget-scenario";
 import { otlpScenario } from "./otlp-scenario";
+import { reportsScenario } from "./reports-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
 
 /**
@@ -19,7 +20,7 @@ describe("walking skeleton, embedded mode", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tollgate-embedded-"));
   const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
   let proc: RunningProcess | undefined;
-  const ports = { ingest: 0, enforcement: 0 };
+  const ports = { ingest: 0, enforcement: 0, reports: 0 };
   const urls = () => ({
     ingest: `http://127.0.0.1:${ports.ingest}`,
     enforcement: `http://127.0.0.1:${ports.enforcement}`,
@@ -32,6 +33,7 @@ describe("walking skeleton, embedded mode", () => {
         TOLLGATE_DATA_DIR: dataDir,
         INGEST_PORT: String(ports.ingest),
         ENFORCEMENT_PORT: String(ports.enforcement),
+        REPORTS_PORT: String(ports.reports),
         TOLLGATE_ADMIN_KEY: adminKey,
         LOG_LEVEL: "warn",
       },
@@ -55,6 +57,7 @@ describe("walking skeleton, embedded mode", () => {
   beforeAll(async () => {
     ports.ingest = await freePort();
     ports.enforcement = await freePort();
+    ports.reports = await freePort();
     await start();
   });
   afterAll(async () => {
@@ -65,6 +68,7 @@ describe("walking skeleton, embedded mode", () => {
   const target = (): SkeletonTarget => ({
     ingestUrl: urls().ingest,
     enforcementUrl: urls().enforcement,
+    reportsUrl: `http://127.0.0.1:${ports.reports}`,
     adminKey,
     rowsFor: (eventId) =>
       readStopped((store) =>
@@ -85,6 +89,7 @@ describe("walking skeleton, embedded mode", () => {
   skeletonScenario(target);
   otlpScenario(target);
   budgetScenario(target);
+  reportsScenario(target);
 
   it("rebuilds its counters from chDB after a restart, and keeps its keys", async () => {
     const created = await call("POST", `${urls().enforcement}/v1/keys`, {

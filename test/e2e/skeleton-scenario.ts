@@ -5,6 +5,7 @@ import { call } from "../support/http";
 export interface SkeletonTarget {
   ingestUrl: string;
   enforcementUrl: string;
+  reportsUrl: string;
   adminKey: string;
   /** The usage_events rows of one event in this mode's analytics store (deduplicated view). */
   rowsFor(eventId: string): Promise<Array<Record<string, unknown>>>;

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { aggregatorEnvSchema } from "../../services/aggregator/src/env";
 import { enforcementEnvSchema } from "../../services/enforcement/src/env";
 import { ingestEnvSchema } from "../../services/ingest/src/env";
+import { reportsEnvSchema } from "../../services/reports/src/env";
 import { sinkEnvSchema } from "../../services/sink/src/env";
 import { REPO_ROOT } from "../support/processes";
 
@@ -38,6 +39,7 @@ const services: Array<[string, z.ZodType]> = [
   ["aggregator", aggregatorEnvSchema],
   ["sink", sinkEnvSchema],
   ["enforcement", enforcementEnvSchema],
+  ["reports", reportsEnvSchema],
 ];
 
 describe("docker-compose.yml", () => {

@@ -10,6 +10,7 @@ export const embeddedEnvSchema = z.object({
   TOLLGATE_HOST: z.string().default("127.0.0.1"),
   INGEST_PORT: envPort(4318),
   ENFORCEMENT_PORT: envPort(8080),
+  REPORTS_PORT: envPort(8081),
   /** Optional here: without it a key is generated once and kept in the data dir. */
   TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
   ...ingestLimitsEnvShape,

@@ -19,6 +19,7 @@ import {
   type Telemetry,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
+import { createReportsRouter } from "@tollgate/reports";
 import { createSinkHandler } from "@tollgate/sink";
 import { insertDeadLetters, migrate, openChdbStore, type SqlStore, usageEventsSince } from "@tollgate/sql";
 import { resolveAdminKey } from "./admin-key";
@@ -91,13 +92,18 @@ export async function main(telemetry: Telemetry): Promise<void> {
   enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
   finishHttpApp(enforcementApp, logger);
 
+  const reportsApp = httpApp();
+  reportsApp.use(createReportsRouter({ store, keys }));
+  finishHttpApp(reportsApp, logger);
+
   const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
+  const reportsServer = await listen(reportsApp, env.REPORTS_PORT, env.TOLLGATE_HOST);
   const enforcementServer = await listen(enforcementApp, env.ENFORCEMENT_PORT, env.TOLLGATE_HOST);
 
   // Stated order: not ready → HTTP closed (in-flight publishes finish) → bus
   // drained → chDB closed → telemetry.
   lifecycle.onShutdown("http", async () => {
-    await Promise.all([closeServer(ingestServer), closeServer(enforcementServer)]);
+    await Promise.all([closeServer(ingestServer), closeServer(enforcementServer), closeServer(reportsServer)]);
   });
   lifecycle.onShutdown("bus", () => bus.close());
   lifecycle.onShutdown("keys and budgets", () => {
@@ -115,6 +121,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       "Tollgate is running (embedded mode)",
       `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events, POST /v1/traces (OTLP)`,
       `  enforcement  http://${host}:${portOf(enforcementServer)}   POST /v1/check, GET /v1/usage, /v1/budgets, /v1/keys`,
+      `  reports      http://${host}:${portOf(reportsServer)}   GET /v1/reports/spend, top, efficacy, unit-economics`,
       `  data         ${dataDir}`,
       `  admin key    ${admin.key}   (${admin.origin})`,
       "",

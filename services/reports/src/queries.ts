@@ -1,0 +1,139 @@
+import type { SqlParams, SqlStore } from "@tollgate/sql";
+import { z } from "zod";
+
+/**
+ * The reports, as named queries over the rollups (spend, top) and the raw
+ * table (per-task and per-session figures, which need session ids).
+ * Identifiers (the dimension, the table) come only from the enums below;
+ * every value is a bound parameter — nothing a caller sends is spliced in.
+ * Money stays integer micro-USD: averages are integer divisions.
+ */
+export const DIMENSIONS = ["org", "team", "project", "user", "agent", "model", "feature", "task_type"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+const COLUMN: Record<Dimension, string> = {
+  org: "org_id",
+  team: "team_id",
+  project: "project_id",
+  user: "user_id",
+  agent: "agent_id",
+  model: "model",
+  feature: "feature",
+  task_type: "task_type",
+};
+
+const tag = z.string().trim().min(1).max(256);
+const FILTERS = ["team_id", "project_id", "user_id", "agent_id", "model", "feature", "task_type"] as const;
+
+export const rangeSchema = z
+  .object({
+    org_id: z.string().max(256).optional(),
+    from: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
+    to: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
+    ...Object.fromEntries(FILTERS.map((f) => [f, tag.optional()])),
+    format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json"),
+  })
+  .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ["to"], error: "must be after from" })
+  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 400 * 86_400_000, {
+    path: ["to"],
+    error: "the range may span at most 400 days",
+  });
+
+export const spendSchema = rangeSchema.and(
+  z.object({
+    group_by: z.enum(DIMENSIONS, { error: `must be one of ${DIMENSIONS.join(", ")}` }).default("project"),
+    granularity: z.enum(["hour", "day", "month"], { error: "must be hour, day or month" }).default("day"),
+  }),
+);
+export const topSchema = rangeSchema.and(
+  z.object({
+    by: z.enum(DIMENSIONS, { error: `must be one of ${DIMENSIONS.join(", ")}` }).default("user"),
+    limit: z.coerce.number().int().min(1).max(1_000).default(10),
+  }),
+);
+
+type Range = z.infer<typeof rangeSchema> & Record<string, unknown>;
+
+/** WHERE clause and parameters shared by every report: the org, the time range, the filters. */
+function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"): { sql: string; params: SqlParams } {
+  // Hours and raw times: [from, to). Days: every UTC day the range touches
+  // (a daily report cannot split a day).
+  const clauses = [
+    "org_id = {org:String}",
+    `${timeColumn} >= {from:${timeType}}`,
+    timeType === "Date" ? `${timeColumn} <= {to:Date}` : `${timeColumn} < {to:DateTime}`,
+  ];
+  const params: Record<string, string | number> = {
+    org: range.org_id ?? "",
+    from: Date.parse(range.from),
+    to: timeType === "Date" ? Date.parse(range.to) - 1 : Date.parse(range.to),
+  };
+  for (const filter of FILTERS) {
+    const value = range[filter];
+    if (typeof value === "string") {
+      clauses.push(`${filter} = {${filter}:String}`);
+      params[filter] = value;
+    }
+  }
+  return { sql: clauses.join(" AND "), params };
+}
+
+const MEASURES = `sum(requests) AS requests, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+  sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd`;
+
+/** Spend and tokens by one dimension per hour, day or month. */
+export function spend(store: SqlStore, q: z.infer<typeof spendSchema>) {
+  const hourly = q.granularity === "hour";
+  const period = hourly ? "hour" : q.granularity === "day" ? "day" : "toStartOfMonth(day)";
+  const w = hourly ? where(q, "hour", "DateTime") : where(q, "day", "Date");
+  return store.query(
+    `SELECT toString(${period}) AS period, ${COLUMN[q.group_by]} AS ${q.group_by}, ${MEASURES}
+     FROM ${hourly ? "usage_hourly" : "usage_daily"} WHERE ${w.sql}
+     GROUP BY period, ${q.group_by} ORDER BY period, ${q.group_by}`,
+    w.params,
+  );
+}
+
+/** The N biggest spenders by one dimension over the range. */
+export function top(store: SqlStore, q: z.infer<typeof topSchema>) {
+  const w = where(q, "hour", "DateTime");
+  return store.query(
+    `SELECT ${COLUMN[q.by]} AS ${q.by}, ${MEASURES}
+     FROM usage_hourly WHERE ${w.sql}
+     GROUP BY ${q.by} ORDER BY cost_micro_usd DESC, ${q.by} LIMIT {limit:UInt32}`,
+    { ...w.params, limit: q.limit },
+  );
+}
+
+/** Per-user efficacy: tokens and cost per session (a task or conversation). */
+export function efficacy(store: SqlStore, q: z.infer<typeof rangeSchema>) {
+  const w = where(q as Range, "timestamp", "DateTime");
+  // Aggregates get their own names inside, so no alias shadows a column another aggregate reads.
+  return store.query(
+    `SELECT user_id, sessions, requests, tokens AS total_tokens, cost AS cost_micro_usd,
+            intDiv(tokens, sessions) AS tokens_per_session, intDiv(cost, sessions) AS cost_micro_usd_per_session
+     FROM (
+       SELECT user_id, uniqExact(session_id) AS sessions, count() AS requests,
+              sum(total_tokens) AS tokens, sum(cost_micro_usd) AS cost
+       FROM usage_events FINAL WHERE ${w.sql} AND session_id != ''
+       GROUP BY user_id
+     )
+     ORDER BY user_id`,
+    w.params,
+  );
+}
+
+/** Agent unit economics: per task type, the cost of a task (a session) on average, at p50 and at p90. */
+export function unitEconomics(store: SqlStore, q: z.infer<typeof rangeSchema>) {
+  const w = where(q as Range, "timestamp", "DateTime");
+  return store.query(
+    `SELECT task_type, count() AS tasks, intDiv(sum(task_cost), count()) AS avg_cost_micro_usd,
+            quantileExact(0.5)(task_cost) AS p50_cost_micro_usd, quantileExact(0.9)(task_cost) AS p90_cost_micro_usd
+     FROM (
+       SELECT task_type, session_id, sum(cost_micro_usd) AS task_cost
+       FROM usage_events FINAL WHERE ${w.sql} AND session_id != '' AND task_type != ''
+       GROUP BY task_type, session_id
+     )
+     GROUP BY task_type ORDER BY task_type`,
+    w.params,
+  );
+}

@@ -1,0 +1,64 @@
+import { authenticate, type KeyStore, principalOf, requireRole } from "@tollgate/auth";
+import { fromZodIssues } from "@tollgate/events";
+import type { SqlStore } from "@tollgate/sql";
+import { stringify } from "csv-stringify/sync";
+import express, { type Response, type Router } from "express";
+import type { z } from "zod";
+import { efficacy, rangeSchema, spend, spendSchema, top, topSchema, unitEconomics } from "./queries";
+
+/**
+ * Reports API (viewer role and up): spend by any dimension and granularity,
+ * top spenders, per-user efficacy, agent unit economics; each as JSON or
+ * CSV (`format=csv`). A key bound to an org (default tag) reads only that
+ * org; other keys name it with `org_id`.
+ */
+export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): Router {
+  const router = express.Router();
+  const report = <S extends z.ZodType>(
+    path: string,
+    schema: S,
+    run: (store: SqlStore, query: z.infer<S>) => Promise<Array<Record<string, unknown>>>,
+  ) => {
+    router.get(path, authenticate(deps.keys), requireRole("viewer"), async (req, res, next) => {
+      const parsed = schema.safeParse(req.query);
+      if (!parsed.success) {
+        res.status(400).json({ error: "invalid_request", errors: fromZodIssues(parsed.error.issues) });
+        return;
+      }
+      const query = parsed.data as z.infer<S> & { org_id?: string; format: "json" | "csv" };
+      const bound = principalOf(res).defaultTags.org_id;
+      if (bound !== undefined && query.org_id !== undefined && query.org_id !== bound) {
+        res.status(403).json({ error: "forbidden", message: `this key reads org ${bound} only` });
+        return;
+      }
+      query.org_id ??= bound;
+      try {
+        send(res, query.format, await run(deps.store, query));
+      } catch (err) {
+        next(err);
+      }
+    });
+  };
+  report("/v1/reports/spend", spendSchema, spend);
+  report("/v1/reports/top", topSchema, top);
+  report("/v1/reports/efficacy", rangeSchema, efficacy);
+  report("/v1/reports/unit-economics", rangeSchema, unitEconomics);
+  return router;
+}
+
+function send(res: Response, format: "json" | "csv", rows: Array<Record<string, unknown>>): void {
+  // Integers stay integers in JSON (UInt64 may arrive as strings from some engines).
+  const normalized = rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([k, v]) => [
+        k,
+        typeof v === "string" && /^-?\d+$/.test(v) && k !== "period" ? Number(v) : v,
+      ]),
+    ),
+  );
+  if (format === "csv") {
+    res.type("text/csv").send(stringify(normalized, { header: true, columns: Object.keys(normalized[0] ?? {}) }));
+    return;
+  }
+  res.json({ rows: normalized });
+}
