@@ -54,11 +54,15 @@ export function reportsScenario(target: () => SkeletonTarget): void {
     const accepted = await call("POST", `${t.ingestUrl}/v1/events`, { key: t.adminKey, json: { events } });
     expect(accepted.body).toMatchObject({ accepted: events.length });
 
+    // One INSERT feeds both rollups, one view after the other: wait for both.
     const spend = await t.settle(async () => {
-      const reply = await query("spend", { group_by: "project", granularity: "day" });
-      const requests = (reply.body.rows ?? []).reduce((s: number, r: { requests: number }) => s + r.requests, 0);
-      return requests === events.length ? reply.body.rows : undefined;
-    }, "every event in the daily rollup");
+      const sum = (rows: Array<{ requests: number }> = []) => rows.reduce((s, r) => s + r.requests, 0);
+      const daily = await query("spend", { group_by: "project", granularity: "day" });
+      const hourly = await query("spend", { group_by: "project", granularity: "hour" });
+      return sum(daily.body.rows) === events.length && sum(hourly.body.rows) === events.length
+        ? daily.body.rows
+        : undefined;
+    }, "every event in the daily and hourly rollups");
     const byProject = (project: string) => events.filter((e) => e.project_id === project);
     const totals = (list: Array<Record<string, unknown>>) => list.reduce((s, e) => s + cost(e), 0);
     expect(spend.map((r: { project: string; cost_micro_usd: number }) => [r.project, r.cost_micro_usd])).toEqual([

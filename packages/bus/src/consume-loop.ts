@@ -22,6 +22,8 @@ export interface ConsumeLoopOptions<T> {
   handle: (items: T[]) => Promise<void>;
   deadLetter: (letters: DeadLetter[]) => Promise<void>;
   logger: Logger;
+  /** Fetch sizes and parallelism: the sink wants large batches, the aggregator fresh ones. */
+  tuning?: { partitionsConcurrently?: number; maxBytesPerPartition?: number };
 }
 
 export interface ConsumeLoop {
@@ -58,6 +60,8 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     heartbeatInterval: 1_000,
     // Freshness: an idle fetch returns within 100 ms instead of kafkajs' 5 s.
     maxWaitTimeInMs: 100,
+    maxBytesPerPartition: options.tuning?.maxBytesPerPartition ?? 1_048_576,
+    maxBytes: Math.max(10_485_760, 6 * (options.tuning?.maxBytesPerPartition ?? 0)),
     retry: { initialRetryTime: 200, retries: 8 },
   });
   let joined = false;
@@ -82,7 +86,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
   await consumer.run({
     // Partitions are independent (one user's events share one): work on
     // several at once; order within each partition is kept.
-    partitionsConsumedConcurrently: 3,
+    partitionsConsumedConcurrently: options.tuning?.partitionsConcurrently ?? 3,
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {

@@ -11,7 +11,7 @@ import {
   type Telemetry,
 } from "@tollgate/kit";
 import type { Kafka } from "kafkajs";
-import { type ConsumeLoop, decodeUsageRecord, startConsumeLoop } from "./consume-loop";
+import { type ConsumeLoop, type ConsumeLoopOptions, decodeUsageRecord, startConsumeLoop } from "./consume-loop";
 import { createKafka, createKafkaPublisher } from "./kafka";
 import { type DeadLetter, TOPICS, type UsageBatchHandler } from "./topics";
 
@@ -27,6 +27,7 @@ export interface ConsumerServiceOptions {
   readiness: ReadinessCheck[];
   /** Closes the service's own stores, after the consumer has stopped. */
   closeStores: () => Promise<void>;
+  tuning?: ConsumeLoopOptions<unknown>["tuning"];
   /** Work that runs beside the loop (e.g. the aggregator's rebuild guard); stopped before the consumer. */
   attach?: (loop: ConsumeLoop, kafka: Kafka) => { stop(): Promise<void> | void };
 }
@@ -52,6 +53,7 @@ export async function runConsumerService(options: ConsumerServiceOptions): Promi
     handle: (events) => options.handle(events),
     deadLetter: (letters: DeadLetter[]) => deadLetters.deadLetter(letters),
     logger,
+    ...(options.tuning ? { tuning: options.tuning } : {}),
   });
 
   const attached = options.attach?.(loop, kafka);

@@ -9,6 +9,6 @@ export const sinkEnvSchema = z.object({
   /** Rows per ClickHouse insert at most. */
   SINK_BATCH_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(50_000),
   /** How long a batch that is not full waits for more rows before it is inserted. */
-  SINK_LINGER_MS: z.coerce.number().int().min(0).max(60_000).default(200),
+  SINK_LINGER_MS: z.coerce.number().int().min(0).max(60_000).default(50),
   LOG_LEVEL: envLogLevel,
 });

@@ -39,20 +39,24 @@ export async function insertUsageEvents(store: SqlStore, events: ReadonlyArray<U
   await store.insert("usage_events", events.map(usageEventRow));
 }
 
-/** Ids per lookup: the query text stays well under ClickHouse's max_query_size (256 KiB). */
-const ID_CHUNK = 2_000;
+/** Ids per lookup: UUID-sized ids keep the query text under ClickHouse's max_query_size (256 KiB). */
+const ID_CHUNK = 5_000;
 
-/** Which of these event ids ClickHouse already holds (a primary-key lookup on usage_event_ids). */
+/** Which of these event ids ClickHouse already holds (primary-key lookups on usage_event_ids, chunks in parallel). */
 export async function storedEventIds(store: SqlStore, ids: ReadonlyArray<string>): Promise<Set<string>> {
+  const chunks: string[][] = [];
+  for (let i = 0; i < ids.length; i += ID_CHUNK) chunks.push(ids.slice(i, i + ID_CHUNK));
   const found = new Set<string>();
-  // Chunks keep each query's text bounded; IN over a subquery uses the primary key on every version.
-  for (let i = 0; i < ids.length; i += ID_CHUNK) {
-    const rows = await store.query<{ event_id: string }>(
-      "SELECT DISTINCT event_id FROM usage_event_ids WHERE event_id IN (SELECT arrayJoin({ids:Array(String)}))",
-      { ids: ids.slice(i, i + ID_CHUNK) },
-    );
-    for (const row of rows) found.add(row.event_id);
-  }
+  const replies = await Promise.all(
+    chunks.map((chunk) =>
+      // IN over a subquery uses the primary key on every version (18.16 included).
+      store.query<{ event_id: string }>(
+        "SELECT DISTINCT event_id FROM usage_event_ids WHERE event_id IN (SELECT arrayJoin({ids:Array(String)}))",
+        { ids: chunk },
+      ),
+    ),
+  );
+  for (const rows of replies) for (const row of rows) found.add(row.event_id);
   return found;
 }
 

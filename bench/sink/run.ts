@@ -1,0 +1,238 @@
+/**
+ * Sink throughput and report latency, each with its baseline in the same run.
+ *
+ * 1. Loading: N events are put on a private broker's topic, then the sink
+ *    (its own process, SINK_BATCH_ROWS 50,000) loads them into a fresh
+ *    database; side by side, a direct @clickhouse/client insert of the same
+ *    rows (batches of 50,000) into another fresh database on the same server.
+ *    Prints rows/s of each and the ratio (goal ≥ 0.8). Both write the same
+ *    schema, so both feed the same views (event ids, hourly, daily).
+ * 2. Reports: p50/p99 of each report of the reports service over 10 million
+ *    generated rows. The rows are generated inside ClickHouse (INSERT …
+ *    SELECT FROM numbers(10000000): 30 days, 5 orgs, 40 projects, 2,000 users,
+ *    8 models, 6 task types, 500,000 sessions) into the database
+ *    `tg_bench_reports_10m` on the engines' ClickHouse server, kept between
+ *    runs (`--regenerate` rebuilds it).
+ *
+ *   bash infra/local/up.sh && source .tollgate/infra/env
+ *   pnpm bench:sink [--events 120000] [--repeat 20] [--regenerate]
+ *
+ * librdkafka's mock broker keeps only the newest ~24,000 records of a
+ * partition (about 145,000 on 6 partitions here): the events are produced
+ * before the sink starts, so keep --events below that.
+ */
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { createClient } from "@clickhouse/client";
+import { createKafka, createKafkaPublisher } from "@tollgate/bus";
+import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
+import { createLogger } from "@tollgate/kit";
+import { migrate, openServerStore, usageEventRow } from "@tollgate/sql";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
+import { startPrivateBroker } from "../../test/support/mock-broker";
+import { eventually, startTs, waitReady } from "../../test/support/processes";
+import { percentile } from "../ingest/table";
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: "string", default: "120000" },
+    repeat: { type: "string", default: "20" },
+    regenerate: { type: "boolean", default: false },
+    only: { type: "string" },
+  },
+  allowPositionals: true,
+});
+const EVENTS = Number(args.events);
+const REPEAT = Number(args.repeat);
+const BATCH = 50_000;
+const REPORTS_DB = "tg_bench_reports_10m";
+
+for (const variable of ["CLICKHOUSE_URL", "TOLLGATE_MOCK_BROKER_BIN"]) {
+  if (!process.env[variable]) {
+    console.error(`${variable} is not set: run \`bash infra/local/up.sh && source .tollgate/infra/env\` first.`);
+    process.exit(2);
+  }
+}
+
+function events(): UsageEvent[] {
+  const now = Date.now();
+  return Array.from({ length: EVENTS }, (_, i) =>
+    sampleUsageEvent({
+      event_id: randomUUID(),
+      timestamp_ms: now - (i % 720) * 3_600_000,
+      org_id: `org_${i % 5}`,
+      project_id: `project_${i % 40}`,
+      user_id: `user_${i % 2000}`,
+      session_id: `session_${i % 50_000}`,
+      task_type: `task_${i % 6}`,
+      model: `model_${i % 8}`,
+      input_tokens: 500 + (i % 1000),
+      output_tokens: 100 + (i % 300),
+      total_tokens: 600 + (i % 1000) + (i % 300),
+      cost_micro_usd: 1_000 + (i % 9_000),
+    }),
+  );
+}
+
+async function loading(): Promise<void> {
+  const rows = events();
+  const broker = await startPrivateBroker(6);
+  const sinkDb = await freshClickHouseDatabase(runId("tg_bench_sink_"));
+  const directDb = await freshClickHouseDatabase(runId("tg_bench_direct_"));
+  const logger = createLogger("bench", "silent");
+  const sink = { proc: undefined as ReturnType<typeof startTs> | undefined };
+  try {
+    const publisher = await createKafkaPublisher(
+      createKafka({ clientId: "bench-sink", brokers: [broker.brokers], logger }),
+    );
+    for (let i = 0; i < rows.length; i += 10_000) await publisher.publish(rows.slice(i, i + 10_000));
+    await publisher.close();
+
+    // Sink: from start to every row in ClickHouse (process start excluded: timed from its first row).
+    sink.proc = startTs(
+      "services/sink/src/index.ts",
+      {
+        KAFKA_BROKERS: broker.brokers,
+        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+        CLICKHOUSE_DATABASE: sinkDb.database,
+        SINK_PORT: "0",
+        SINK_HOST: "127.0.0.1",
+        SINK_BATCH_ROWS: String(BATCH),
+        LOG_LEVEL: "warn",
+      },
+      "sink",
+    );
+    const count = async () =>
+      Number((await sinkDb.query<{ n: number }>("SELECT count() AS n FROM usage_events"))[0]?.n);
+    await eventually(async () => ((await count()) > 0 ? true : undefined), "the sink's first rows", 120_000);
+    const sinkStart = performance.now();
+    const firstRows = await count();
+    await eventually(
+      async () => ((await count()) >= rows.length ? true : undefined),
+      "every row from the sink",
+      600_000,
+    );
+    const sinkRate = (rows.length - firstRows) / ((performance.now() - sinkStart) / 1000);
+
+    // Direct: the same rows through @clickhouse/client, same batch size.
+    const client = createClient({ url: engineEnv().clickhouseUrl, database: directDb.database });
+    const directStart = performance.now();
+    for (let i = 0; i < rows.length; i += BATCH) {
+      await client.insert({
+        table: "usage_events",
+        values: rows.slice(i, i + BATCH).map(usageEventRow),
+        format: "JSONEachRow",
+      });
+    }
+    const directRate = rows.length / ((performance.now() - directStart) / 1000);
+    await client.close();
+
+    console.log(`\nloading ${rows.length} events (batches of ${BATCH}, ClickHouse ${engineEnv().clickhouseUrl})`);
+    console.log(`  sink from the topic      ${sinkRate.toFixed(0).padStart(9)} rows/s`);
+    console.log(`  direct @clickhouse/client ${directRate.toFixed(0).padStart(8)} rows/s`);
+    console.log(`  ratio ${(sinkRate / directRate).toFixed(2)} (goal ≥ 0.80)`);
+  } finally {
+    await sink.proc?.stop();
+    await broker.stop();
+    await dropDatabase(sinkDb);
+    await dropDatabase(directDb);
+  }
+}
+
+async function reports(): Promise<void> {
+  const admin = await openServerStore({ url: engineEnv().clickhouseUrl, database: REPORTS_DB });
+  await migrate(admin);
+  const existing = Number((await admin.query<{ n: number }>("SELECT count() AS n FROM usage_events"))[0]?.n);
+  if (args.regenerate || existing < 10_000_000) {
+    await admin.command("TRUNCATE TABLE usage_events");
+    for (const table of ["usage_event_ids", "usage_hourly", "usage_daily"])
+      await admin.command(`TRUNCATE TABLE ${table}`);
+    const started = performance.now();
+    // One INSERT … SELECT per million rows: the views see each block as it is inserted.
+    for (let m = 0; m < 10; m++) {
+      await admin.command(`
+        INSERT INTO usage_events
+        SELECT
+          concat('gen-', toString(number)) AS event_id,
+          toDateTime(toUInt32(now()) - (number % 2592000)) AS timestamp,
+          toUInt64(toUInt32(now()) - (number % 2592000)) * 1000 AS timestamp_ms,
+          now() AS received_at,
+          concat('org_', toString(number % 5)) AS org_id,
+          concat('team_', toString(number % 10)) AS team_id,
+          concat('project_', toString(number % 40)) AS project_id,
+          concat('user_', toString(number % 2000)) AS user_id,
+          concat('agent_', toString(number % 100)) AS agent_id,
+          concat('session_', toString(number % 500000)) AS session_id,
+          concat('feature_', toString(number % 12)) AS feature,
+          concat('task_', toString(number % 6)) AS task_type,
+          'openai' AS provider,
+          concat('model_', toString(number % 8)) AS model,
+          '' AS trace_id, '' AS span_id,
+          500 + number % 1000 AS input_tokens,
+          100 + number % 300 AS output_tokens,
+          600 + number % 1000 + number % 300 AS total_tokens,
+          0 AS cached_input_tokens, 0 AS cache_creation_input_tokens, 0 AS reasoning_tokens,
+          1000 + number % 9000 AS cost_micro_usd,
+          'priced' AS cost_source, '' AS reservation_id, 'ok' AS status, 'json' AS source, '' AS key_id
+        FROM numbers(${m * 1_000_000}, 1000000)`);
+    }
+    console.log(
+      `\ngenerated 10,000,000 rows in ${REPORTS_DB} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+  }
+  await admin.close();
+
+  const adminKey = `bench-${runId()}-${runId()}-${runId()}`;
+  const proc = startTs(
+    "services/reports/src/index.ts",
+    {
+      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+      CLICKHOUSE_DATABASE: REPORTS_DB,
+      TOLLGATE_ADMIN_KEY: adminKey,
+      REPORTS_PORT: "0",
+      REPORTS_HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    },
+    "reports",
+  );
+  try {
+    const port = (await proc.waitForOutput(/"port":(\d+)/, 60_000))[1];
+    const base = `http://127.0.0.1:${port}`;
+    await waitReady(base);
+    const range = {
+      org_id: "org_1",
+      from: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      to: new Date().toISOString(),
+    };
+    const reportsToRun: Array<[string, Record<string, string>]> = [
+      ["spend", { group_by: "project", granularity: "day" }],
+      ["spend", { group_by: "user", granularity: "month" }],
+      ["spend", { group_by: "model", granularity: "hour" }],
+      ["top", { by: "user", limit: "10" }],
+      ["efficacy", { project_id: "project_1" }],
+      ["unit-economics", {}],
+      ["spend", { group_by: "project", granularity: "day", format: "csv" }],
+    ];
+    console.log(`\nreports over 10,000,000 rows (${REPORTS_DB}), org_1, last 30 days, ${REPEAT} runs each`);
+    for (const [report, params] of reportsToRun) {
+      const url = `${base}/v1/reports/${report}?${new URLSearchParams({ ...range, ...params })}`;
+      const times: number[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        const started = performance.now();
+        const res = await fetch(url, { headers: { authorization: `Bearer ${adminKey}` } });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${report}: ${res.status}`);
+        times.push(performance.now() - started);
+      }
+      times.sort((a, b) => a - b);
+      console.log(
+        `  ${`${report} ${new URLSearchParams(params)}`.padEnd(52)} p50 ${percentile(times, 0.5).toFixed(0).padStart(5)} ms   p99 ${percentile(times, 0.99).toFixed(0).padStart(5)} ms`,
+      );
+    }
+  } finally {
+    await proc.stop();
+  }
+}
+
+if (args.only !== "reports") await loading();
+if (args.only !== "loading") await reports();
