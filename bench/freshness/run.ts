@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
-import { type RunningProcess, startTs, waitReady } from "../../test/support/processes";
+import { type RunningProcess, startService } from "../../test/support/processes";
 import { percentile } from "../ingest/table";
 
 const { values: args } = parseArgs({
@@ -52,22 +52,13 @@ async function main(): Promise<void> {
       TOLLGATE_ADMIN_KEY: adminKey,
       LOG_LEVEL: "info",
     };
-    const start = async (name: string, portVar: string) => {
-      const proc = startTs(
-        `services/${name}/src/index.ts`,
-        { ...env, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1" },
-        name,
-      );
+    const start = async (name: string) => {
+      const { proc, url } = await startService(name, env);
       processes.push(proc);
-      const port = Number((await proc.waitForOutput(/"port":(\d+)/, 60_000))[1]);
-      await waitReady(`http://127.0.0.1:${port}`);
-      return `http://127.0.0.1:${port}`;
+      return url;
     };
-    const [ingest, enforcement] = await Promise.all([
-      start("ingest", "INGEST_PORT"),
-      start("enforcement", "ENFORCEMENT_PORT"),
-    ]);
-    await start("aggregator", "AGGREGATOR_PORT");
+    const [ingest, enforcement] = await Promise.all([start("ingest"), start("enforcement")]);
+    await start("aggregator");
     const headers = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
     const budget = await fetch(`${enforcement}/v1/budgets/fresh-users`, {
       method: "PUT",

@@ -6,7 +6,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
-import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
+import { eventually, type RunningProcess, startService } from "../support/processes";
 
 /** The issue asks for an outage of at least 20 s under load. */
 const OUTAGE_MS = 20_000;
@@ -29,23 +29,14 @@ describe("ingest with the broker down", () => {
   beforeAll(async () => {
     broker = await startPrivateBroker(3);
     store = await freshClickHouseDatabase();
-    ingest = startTs(
-      "services/ingest/src/index.ts",
-      {
-        KAFKA_BROKERS: broker.brokers,
-        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-        CLICKHOUSE_DATABASE: store.database,
-        TOLLGATE_ADMIN_KEY: adminKey,
-        INGEST_PORT: "0",
-        INGEST_HOST: "127.0.0.1",
-        INGEST_PUBLISH_TIMEOUT_MS: "2000",
-        LOG_LEVEL: "info",
-      },
-      "ingest",
-    );
-    const match = await ingest.waitForOutput(/"port":(\d+)/, 60_000);
-    url = `http://127.0.0.1:${match[1]}`;
-    await waitReady(url);
+    ({ proc: ingest, url } = await startService("ingest", {
+      KAFKA_BROKERS: broker.brokers,
+      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+      CLICKHOUSE_DATABASE: store.database,
+      TOLLGATE_ADMIN_KEY: adminKey,
+      INGEST_PUBLISH_TIMEOUT_MS: "2000",
+      LOG_LEVEL: "info",
+    }));
   });
 
   afterAll(async () => {

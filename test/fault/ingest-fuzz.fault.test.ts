@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
-import { type RunningProcess, startTs, waitReady } from "../support/processes";
+import { type RunningProcess, startService } from "../support/processes";
 
 const PER_ENDPOINT = 3_000;
 const CONCURRENCY = 16;
@@ -136,22 +136,13 @@ describe("ingest under malformed input", () => {
   beforeAll(async () => {
     broker = await startPrivateBroker(1);
     store = await freshClickHouseDatabase();
-    ingest = startTs(
-      "services/ingest/src/index.ts",
-      {
-        KAFKA_BROKERS: broker.brokers,
-        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-        CLICKHOUSE_DATABASE: store.database,
-        TOLLGATE_ADMIN_KEY: adminKey,
-        INGEST_PORT: "0",
-        INGEST_HOST: "127.0.0.1",
-        LOG_LEVEL: "info",
-      },
-      "ingest",
-    );
-    const match = await ingest.waitForOutput(/"port":(\d+)/, 60_000);
-    url = `http://127.0.0.1:${match[1]}`;
-    await waitReady(url);
+    ({ proc: ingest, url } = await startService("ingest", {
+      KAFKA_BROKERS: broker.brokers,
+      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+      CLICKHOUSE_DATABASE: store.database,
+      TOLLGATE_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "info",
+    }));
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { call } from "../support/http";
-import { eventually, freePort, type RunningProcess, startBinary, startTs, waitReady } from "../support/processes";
+import { eventually, freePort, type RunningProcess, startBinary, startService } from "../support/processes";
 
 const COMMAND_TIMEOUT_MS = 200;
 /** "Never hangs": far below any client timeout, far above the command timeout. */
@@ -45,24 +45,15 @@ describe("enforcement with Redis down or slow", () => {
     await startRedis();
     await markCountersComplete();
     store = await freshClickHouseDatabase();
-    enforcement = startTs(
-      "services/enforcement/src/index.ts",
-      {
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
-        TOLLGATE_FAILURE_POLICY: "open",
-        CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-        CLICKHOUSE_DATABASE: store.database,
-        TOLLGATE_ADMIN_KEY: adminKey,
-        ENFORCEMENT_PORT: "0",
-        ENFORCEMENT_HOST: "127.0.0.1",
-        LOG_LEVEL: "info",
-      },
-      "enforcement",
-    );
-    const match = await enforcement.waitForOutput(/"port":(\d+)/, 60_000);
-    url = `http://127.0.0.1:${match[1]}`;
-    await waitReady(url);
+    ({ proc: enforcement, url } = await startService("enforcement", {
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+      TOLLGATE_FAILURE_POLICY: "open",
+      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
+      CLICKHOUSE_DATABASE: store.database,
+      TOLLGATE_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "info",
+    }));
     const put = (id: string, body: unknown) => call("PUT", `${url}/v1/budgets/${id}`, { key: adminKey, json: body });
     const day = { type: "calendar", unit: "day" };
     expect(

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { call } from "../support/http";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
-import { eventually, freePort, type RunningProcess, startBinary, startTs, waitReady } from "../support/processes";
+import { eventually, freePort, type RunningProcess, startBinary, startService } from "../support/processes";
 
 const USERS = 25;
 const PER_USER = 20;
@@ -46,23 +46,14 @@ describe("Redis losing its data", () => {
       TOLLGATE_ADMIN_KEY: adminKey,
       LOG_LEVEL: "info",
     };
-    const start = async (name: string, portVar: string) => {
-      const proc = startTs(
-        `services/${name}/src/index.ts`,
-        { ...env, [portVar]: "0", [portVar.replace("PORT", "HOST")]: "127.0.0.1" },
-        name,
-      );
+    const start = async (name: string) => {
+      const { proc, url } = await startService(name, env);
       services.push(proc);
       byName.set(name, proc);
-      const port = (await proc.waitForOutput(/"port":(\d+)/, 60_000))[1];
-      await waitReady(`http://127.0.0.1:${port}`);
-      return `http://127.0.0.1:${port}`;
+      return url;
     };
-    [urls.ingest, urls.enforcement] = await Promise.all([
-      start("ingest", "INGEST_PORT"),
-      start("enforcement", "ENFORCEMENT_PORT"),
-    ]);
-    await Promise.all([start("aggregator", "AGGREGATOR_PORT"), start("sink", "SINK_PORT")]);
+    [urls.ingest, urls.enforcement] = await Promise.all([start("ingest"), start("enforcement")]);
+    await Promise.all([start("aggregator"), start("sink")]);
     const budget = await call("PUT", `${urls.enforcement}/v1/budgets/loss-users`, {
       key: adminKey,
       json: {

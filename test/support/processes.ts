@@ -130,3 +130,23 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Starts services/<name> as its own process (distributed mode) on a free
+ * port of the loopback interface, and resolves once /readyz answers 200.
+ */
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ proc: RunningProcess; url: string }> {
+  const prefix = name.toUpperCase();
+  const proc = startTs(
+    `services/${name}/src/index.ts`,
+    { ...env, [`${prefix}_PORT`]: "0", [`${prefix}_HOST`]: "127.0.0.1" },
+    name,
+  );
+  const port = (await proc.waitForOutput(/"port":(\d+)/, 60_000))[1];
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url);
+  return { proc, url };
+}

@@ -1,5 +1,6 @@
 import type { Principal } from "@tollgate/auth";
 import type { Subject } from "@tollgate/budgets";
+import { DEFAULT_TAG_FIELDS } from "@tollgate/events";
 import { z } from "zod";
 
 export const tag = z
@@ -8,17 +9,8 @@ export const tag = z
   .min(1, { error: "must not be empty" })
   .max(256, { error: "must be at most 256 characters" });
 
-/** The identity fields a check or a usage query may name (the Triple-Tag and the rest). */
-export const IDENTITY_FIELDS = [
-  "org_id",
-  "team_id",
-  "project_id",
-  "user_id",
-  "agent_id",
-  "session_id",
-  "feature",
-  "task_type",
-] as const;
+/** The identity fields a check or a usage query may name: the same tags an API key may default. */
+export const IDENTITY_FIELDS = DEFAULT_TAG_FIELDS;
 export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 
 /**
