@@ -15,11 +15,11 @@
  *    runs (`--regenerate` rebuilds it).
  *
  *   bash infra/local/up.sh && source .tollgate/infra/env
- *   pnpm bench:sink [--events 120000] [--repeat 20] [--regenerate]
+ *   pnpm bench:sink [--events 240000] [--repeat 20] [--regenerate]
  *
  * librdkafka's mock broker keeps only the newest ~24,000 records of a
- * partition (about 145,000 on 6 partitions here): the events are produced
- * before the sink starts, so keep --events below that.
+ * partition (about 380,000 on the 16 partitions used here): the events are
+ * produced before the sink starts, so keep --events below that.
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -35,7 +35,7 @@ import { percentile } from "../ingest/table";
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: "string", default: "120000" },
+    events: { type: "string", default: "240000" },
     repeat: { type: "string", default: "20" },
     regenerate: { type: "boolean", default: false },
     only: { type: "string" },
@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
 const EVENTS = Number(args.events);
 const REPEAT = Number(args.repeat);
 const BATCH = 50_000;
+/** The mock keeps ~24,000 records a partition: 16 partitions hold the default 240,000 (it keeps ~5 MB a partition). */
+const PARTITIONS = 16;
 const REPORTS_DB = "tg_bench_reports_10m";
 
 for (const variable of ["CLICKHOUSE_URL", "TOLLGATE_MOCK_BROKER_BIN"]) {
@@ -76,9 +78,12 @@ function events(): UsageEvent[] {
 
 async function loading(): Promise<void> {
   const rows = events();
-  const broker = await startPrivateBroker(6);
+  const broker = await startPrivateBroker(PARTITIONS);
   const sinkDb = await freshClickHouseDatabase(runId("tg_bench_sink_"));
-  const directDb = await freshClickHouseDatabase(runId("tg_bench_direct_"));
+  const directDbs = [
+    await freshClickHouseDatabase(runId("tg_bench_direct_")),
+    await freshClickHouseDatabase(runId("tg_bench_direct_")),
+  ];
   const logger = createLogger("bench", "silent");
   const sink = { proc: undefined as ReturnType<typeof startTs> | undefined };
   try {
@@ -87,6 +92,25 @@ async function loading(): Promise<void> {
     );
     for (let i = 0; i < rows.length; i += 10_000) await publisher.publish(rows.slice(i, i + 10_000));
     await publisher.close();
+
+    // Direct: the same rows through @clickhouse/client, same batch size; once
+    // before the sink and once after (the server's background merges make a
+    // single run noisy). The ratio is taken against the faster of the two.
+    const direct = async (db: (typeof directDbs)[number]) => {
+      const client = createClient({ url: engineEnv().clickhouseUrl, database: db.database });
+      const started = performance.now();
+      for (let i = 0; i < rows.length; i += BATCH) {
+        await client.insert({
+          table: "usage_events",
+          values: rows.slice(i, i + BATCH).map(usageEventRow),
+          format: "JSONEachRow",
+        });
+      }
+      const rate = rows.length / ((performance.now() - started) / 1000);
+      await client.close();
+      return rate;
+    };
+    const directBefore = await direct(directDbs[0] as (typeof directDbs)[number]);
 
     // Sink: from start to every row in ClickHouse (process start excluded: timed from its first row).
     sink.proc = startTs(
@@ -114,28 +138,20 @@ async function loading(): Promise<void> {
     );
     const sinkRate = (rows.length - firstRows) / ((performance.now() - sinkStart) / 1000);
 
-    // Direct: the same rows through @clickhouse/client, same batch size.
-    const client = createClient({ url: engineEnv().clickhouseUrl, database: directDb.database });
-    const directStart = performance.now();
-    for (let i = 0; i < rows.length; i += BATCH) {
-      await client.insert({
-        table: "usage_events",
-        values: rows.slice(i, i + BATCH).map(usageEventRow),
-        format: "JSONEachRow",
-      });
-    }
-    const directRate = rows.length / ((performance.now() - directStart) / 1000);
-    await client.close();
+    const directAfter = await direct(directDbs[1] as (typeof directDbs)[number]);
+    const directRate = Math.max(directBefore, directAfter);
 
     console.log(`\nloading ${rows.length} events (batches of ${BATCH}, ClickHouse ${engineEnv().clickhouseUrl})`);
     console.log(`  sink from the topic      ${sinkRate.toFixed(0).padStart(9)} rows/s`);
-    console.log(`  direct @clickhouse/client ${directRate.toFixed(0).padStart(8)} rows/s`);
+    console.log(
+      `  direct @clickhouse/client ${directRate.toFixed(0).padStart(8)} rows/s (faster of ${directBefore.toFixed(0)} before and ${directAfter.toFixed(0)} after the sink)`,
+    );
     console.log(`  ratio ${(sinkRate / directRate).toFixed(2)} (goal ≥ 0.80)`);
   } finally {
     await sink.proc?.stop();
     await broker.stop();
     await dropDatabase(sinkDb);
-    await dropDatabase(directDb);
+    for (const db of directDbs) await dropDatabase(db);
   }
 }
 

@@ -23,7 +23,18 @@ export interface ConsumeLoopOptions<T> {
   deadLetter: (letters: DeadLetter[]) => Promise<void>;
   logger: Logger;
   /** Fetch sizes and parallelism: the sink wants large batches, the aggregator fresh ones. */
-  tuning?: { partitionsConcurrently?: number; maxBytesPerPartition?: number };
+  tuning?: {
+    partitionsConcurrently?: number;
+    maxBytesPerPartition?: number;
+    /**
+     * Pipelined: fetching goes on while `handle` works, up to this many
+     * items handed over and not yet durable; each batch's offset is
+     * committed once its `handle` promise resolves. `handle` must settle its
+     * promises in the order it was called. Without it, the loop waits for
+     * each batch before fetching the next one.
+     */
+    pipelineMaxPendingItems?: number;
+  };
 }
 
 export interface ConsumeLoop {
@@ -83,6 +94,9 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
 
   await consumer.connect();
   await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+  const pipeline = options.tuning?.pipelineMaxPendingItems
+    ? createPipeline(consumer, options.topic, options.tuning.pipelineMaxPendingItems, positions, log)
+    : null;
   await consumer.run({
     // Partitions are independent (one user's events share one): work on
     // several at once; order within each partition is kept.
@@ -117,9 +131,16 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
             );
             await options.deadLetter(poison);
           }
+          const last = batch.lastOffset();
+          if (pipeline) {
+            const durable = items.length > 0 ? options.handle(items) : Promise.resolve();
+            resolveOffset(last); // the next fetch moves on; the commit waits for `durable`
+            pipeline.track(batch.partition, BigInt(batch.firstOffset() ?? last), BigInt(last), items.length, durable);
+            await pipeline.backpressure(heartbeat);
+            return;
+          }
           if (items.length > 0) await options.handle(items);
           if (isStale()) return; // partition moved during a rebalance: the new owner replays.
-          const last = batch.lastOffset();
           resolveOffset(last);
           await consumer.commitOffsets([
             { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
@@ -138,7 +159,14 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     async ready() {
       if (!joined) throw new Error(`consumer ${options.groupId} has not joined its group`);
     },
-    stop: () => consumer.disconnect(),
+    async stop() {
+      if (pipeline) {
+        // Stop fetching, let what was handed over become durable and commit, then leave.
+        consumer.pause([{ topic: options.topic }]);
+        await pipeline.drain();
+      }
+      await consumer.disconnect();
+    },
     assigned: () => assignment,
     generation: () => generation,
     position: (partition) => positions.get(partition),
@@ -159,6 +187,93 @@ export function decodeUsageRecord(message: KafkaMessage): UsageEvent {
   }
   if (!message.value) throw new Error("record has no value");
   return decodeUsageEvent(message.value);
+}
+
+/**
+ * The pipelined mode's bookkeeping: which handed-over batches are not yet
+ * durable, committing each one's offset once it is (coalesced: one commit
+ * request carries every partition that advanced meanwhile), and on a failed
+ * batch rewinding its partition to the batch's first offset, so nothing is
+ * committed past what was lost. Batches of that partition already handed
+ * over after it are not committed either (their epoch is over); the rewind
+ * fetches them again, and handlers make the repeat a no-op.
+ */
+function createPipeline(
+  consumer: Consumer,
+  topic: string,
+  maxPendingItems: number,
+  positions: Map<number, bigint>,
+  log: Logger,
+) {
+  let pendingItems = 0;
+  const inFlight = new Set<Promise<void>>();
+  const epochs = new Map<number, number>();
+  const failures = new Map<number, number>();
+  const toCommit = new Map<number, bigint>();
+  let committing: Promise<void> | null = null;
+
+  const commitLoop = async () => {
+    while (toCommit.size > 0) {
+      const offsets = [...toCommit].map(([partition, next]) => ({ topic, partition, offset: next.toString() }));
+      toCommit.clear();
+      try {
+        await consumer.commitOffsets(offsets);
+        for (const o of offsets) positions.set(o.partition, BigInt(o.offset));
+      } catch (err) {
+        // A rebalance moved the partitions: the new owner replays from the last commit.
+        log.warn({ err: errorMessage(err) }, "offset commit failed; the uncommitted batches will be replayed");
+      }
+    }
+    committing = null;
+  };
+
+  const rewind = (partition: number, first: bigint, err: unknown) => {
+    epochs.set(partition, (epochs.get(partition) ?? 0) + 1);
+    toCommit.delete(partition);
+    const attempt = (failures.get(partition) ?? 0) + 1;
+    failures.set(partition, attempt);
+    const backoffMs = Math.min(5_000, 100 * 2 ** attempt);
+    log.error({ err: errorMessage(err), partition, offset: first.toString(), backoffMs }, "batch failed; rewinding");
+    consumer.pause([{ topic, partitions: [partition] }]);
+    consumer.seek({ topic, partition, offset: first.toString() });
+    setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), backoffMs).unref();
+  };
+
+  return {
+    track(partition: number, first: bigint, last: bigint, items: number, durable: Promise<void>) {
+      const epoch = epochs.get(partition) ?? 0;
+      pendingItems += items;
+      const settled: Promise<void> = durable.then(
+        () => {
+          if ((epochs.get(partition) ?? 0) !== epoch) return; // rewound meanwhile: this batch comes again
+          failures.delete(partition);
+          toCommit.set(partition, last + 1n);
+          committing ??= commitLoop();
+        },
+        (err: unknown) => {
+          if ((epochs.get(partition) ?? 0) === epoch) rewind(partition, first, err);
+        },
+      );
+      inFlight.add(settled);
+      void settled.finally(() => {
+        pendingItems -= items;
+        inFlight.delete(settled);
+      });
+    },
+    /** Holds the fetch loop while too much is pending, heartbeating so the group keeps this member. */
+    async backpressure(heartbeat: () => Promise<void>) {
+      while (pendingItems > maxPendingItems && inFlight.size > 0) {
+        await Promise.race([...inFlight, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+        await heartbeat();
+      }
+    },
+    async drain() {
+      while (inFlight.size > 0 || committing) {
+        await Promise.all([...inFlight]);
+        await committing;
+      }
+    },
+  };
 }
 
 function errorMessage(err: unknown): string {

@@ -27,8 +27,12 @@ export function bindSql(sql: string, params: SqlParams = {}): string {
   return bound;
 }
 
+const NEEDS_ESCAPE = /[\\'\0\n\r\t]/;
+
 /** A ClickHouse string literal: backslash and quote escaped, control bytes spelled out. */
 export function quoteString(value: string): string {
+  // Most values need no escape: one regex test instead of a loop per character (the sink binds 50,000 ids).
+  if (!NEEDS_ESCAPE.test(value)) return `'${value}'`;
   let out = "'";
   for (const ch of value) {
     switch (ch) {

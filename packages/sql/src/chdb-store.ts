@@ -19,7 +19,7 @@ export async function openChdbStore(options: { path: string; database: string })
     return session.queryAsync(sql, format ? { format } : {});
   };
 
-  return {
+  const store: SqlStore = {
     engine: "chdb",
     database,
     async command(sql: string, params?: SqlParams) {
@@ -30,6 +30,12 @@ export async function openChdbStore(options: { path: string; database: string })
       const rows: T[] = [];
       for (const line of text.split("\n")) if (line.length > 0) rows.push(JSON.parse(line) as T);
       return rows;
+    },
+    queryWithList<T>(sql: string, list: ReadonlyArray<string>) {
+      // In-process: no wire or parser cost worth a temporary table.
+      return store.query<T>(sql.replaceAll("{list}", "(SELECT arrayJoin({list:Array(String)}) AS value)"), {
+        list: [...list],
+      });
     },
     async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
       if (rows.length === 0) return;
@@ -46,4 +52,5 @@ export async function openChdbStore(options: { path: string; database: string })
       session.close();
     },
   };
+  return store;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { bindSql, quoteIdentifier, type SqlParams } from "./bind";
 import type { SqlStore } from "./store";
@@ -31,6 +32,10 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
     await bootstrap.close();
   }
   const client: ClickHouseClient = createClient({ ...common, database });
+  // Temporary tables live in a session, and a session takes one query at a
+  // time: list queries share this client and take turns.
+  const sessionClient: ClickHouseClient = createClient({ ...common, database, session_id: randomUUID() });
+  let sessionTurn: Promise<unknown> = Promise.resolve();
 
   return {
     engine: "server",
@@ -41,6 +46,25 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
     async query<T>(sql: string, params?: SqlParams) {
       const result = await client.query({ query: bindSql(sql, params), format: "JSONEachRow" });
       return (await result.json()) as T[];
+    },
+    queryWithList<T>(sql: string, list: ReadonlyArray<string>) {
+      const run = async () => {
+        await sessionClient.command({ query: "DROP TEMPORARY TABLE IF EXISTS tollgate_list" });
+        await sessionClient.command({ query: "CREATE TEMPORARY TABLE tollgate_list (value String)" });
+        await sessionClient.insert({
+          table: "tollgate_list",
+          values: list.map((value) => ({ value })),
+          format: "JSONEachRow",
+        });
+        const result = await sessionClient.query({
+          query: sql.replaceAll("{list}", "tollgate_list"),
+          format: "JSONEachRow",
+        });
+        return (await result.json()) as T[];
+      };
+      const turn = sessionTurn.then(run, run);
+      sessionTurn = turn.catch(() => undefined);
+      return turn;
     },
     async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
       if (rows.length === 0) return;
@@ -62,6 +86,8 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
       const result = await client.ping();
       if (!result.success) throw result.error;
     },
-    close: () => client.close(),
+    async close() {
+      await Promise.all([client.close(), sessionClient.close()]);
+    },
   };
 }

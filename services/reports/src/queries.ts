@@ -21,6 +21,9 @@ const COLUMN: Record<Dimension, string> = {
   task_type: "task_type",
 };
 
+/** Columns of report rows that hold text (the period and tag values), never to be read as numbers. */
+export const TEXT_COLUMNS: ReadonlySet<string> = new Set(["period", ...DIMENSIONS, ...Object.values(COLUMN)]);
+
 const tag = z.string().trim().min(1).max(256);
 const FILTERS = ["team_id", "project_id", "user_id", "agent_id", "model", "feature", "task_type"] as const;
 

@@ -4,7 +4,7 @@ import type { SqlStore } from "@tollgate/sql";
 import { stringify } from "csv-stringify/sync";
 import express, { type Response, type Router } from "express";
 import type { z } from "zod";
-import { efficacy, rangeSchema, spend, spendSchema, top, topSchema, unitEconomics } from "./queries";
+import { efficacy, rangeSchema, spend, spendSchema, TEXT_COLUMNS, top, topSchema, unitEconomics } from "./queries";
 
 /**
  * Reports API (viewer role and up): spend by any dimension and granularity,
@@ -48,11 +48,12 @@ export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): 
 
 function send(res: Response, format: "json" | "csv", rows: Array<Record<string, unknown>>): void {
   // Integers stay integers in JSON (UInt64 may arrive as strings from some engines).
+  // Only measures: a tag such as project "2024" or user "007" stays the string it is.
   const normalized = rows.map((row) =>
     Object.fromEntries(
       Object.entries(row).map(([k, v]) => [
         k,
-        typeof v === "string" && /^-?\d+$/.test(v) && k !== "period" ? Number(v) : v,
+        typeof v === "string" && /^-?\d+$/.test(v) && !TEXT_COLUMNS.has(k) ? Number(v) : v,
       ]),
     ),
   );

@@ -21,8 +21,13 @@ export async function main(telemetry: Telemetry): Promise<void> {
     port: env.SINK_PORT,
     host: env.SINK_HOST,
     handle: createSinkHandler(store, { maxRows: env.SINK_BATCH_ROWS, lingerMs: env.SINK_LINGER_MS }),
-    // Large fetches from every partition at once: one insert gathers all of them.
-    tuning: { partitionsConcurrently: 6, maxBytesPerPartition: 8 * 1_048_576 },
+    // Large fetches from every partition at once, and fetching goes on while
+    // ClickHouse inserts: one insert gathers many fetches.
+    tuning: {
+      partitionsConcurrently: 6,
+      maxBytesPerPartition: 8 * 1_048_576,
+      pipelineMaxPendingItems: 2 * env.SINK_BATCH_ROWS,
+    },
     logger,
     telemetry,
     readiness: [{ name: "clickhouse", check: () => store.ping() }],

@@ -11,26 +11,48 @@ export interface SinkOptions {
 
 /**
  * The sink's work, the same in both modes: load events into usage_events
- * exactly once. Batches from the consumer (several partitions at a time) are
- * grouped into inserts by size and time; each caller hears back only once
- * its rows are in ClickHouse, so the consume loop commits offsets only then.
+ * exactly once. Batches from the consumer are grouped into inserts by size
+ * and time; each caller hears back only once its rows are in ClickHouse, so
+ * the consume loop commits offsets only then.
  *
  * Before inserting, ids ClickHouse already has are dropped (usage_event_ids,
- * filled in the same INSERT by a view), as are repeats within the batch: a
- * batch replayed after a crash between the insert and the offset commit, or
- * a producer's retry, is not inserted twice — so the rollup views fed by the
- * same INSERT never count an event twice.
+ * filled in the same INSERT by a view), as are repeats within the batch and
+ * ids an earlier insert still in flight carries: a batch replayed after a
+ * crash between the insert and the offset commit, or a producer's retry, is
+ * not inserted twice — so the rollup views fed by the same INSERT never
+ * count an event twice.
+ *
+ * Two flushes overlap: the next one looks up its ids while the previous one
+ * inserts. Inserts still run one at a time and in order, and callers hear
+ * back in the order they called (the pipelined consume loop relies on it).
  */
 export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): UsageBatchHandler {
+  const inserting = new Set<string>();
+  let previous: Promise<void> = Promise.resolve();
   const committer = createGroupCommitter<UsageEvent>(
-    async (events) => {
+    (events) => {
       const unique = new Map<string, UsageEvent>();
-      for (const event of events) if (!unique.has(event.event_id)) unique.set(event.event_id, event);
-      const stored = await storedEventIds(store, [...unique.keys()]);
-      const fresh = [...unique.values()].filter((event) => !stored.has(event.event_id));
-      if (fresh.length > 0) await insertUsageEvents(store, fresh);
+      for (const event of events) {
+        if (!unique.has(event.event_id) && !inserting.has(event.event_id)) unique.set(event.event_id, event);
+      }
+      for (const id of unique.keys()) inserting.add(id);
+      const before = previous;
+      const flush = (async () => {
+        try {
+          const stored = await storedEventIds(store, [...unique.keys()]);
+          // Inserts in order. An earlier flush that failed does not fail this one: the
+          // consume loop rewinds the failed batch's partitions and commits nothing past it.
+          await before;
+          const fresh = [...unique.values()].filter((event) => !stored.has(event.event_id));
+          if (fresh.length > 0) await insertUsageEvents(store, fresh);
+        } finally {
+          for (const id of unique.keys()) inserting.delete(id);
+        }
+      })();
+      previous = flush.catch(() => undefined);
+      return flush;
     },
-    { maxItems: options.maxRows ?? 50_000, lingerMs: options.lingerMs ?? 0 },
+    { maxItems: options.maxRows ?? 50_000, lingerMs: options.lingerMs ?? 0, concurrency: 2 },
   );
   return (events) => committer.submit(events);
 }

@@ -39,25 +39,14 @@ export async function insertUsageEvents(store: SqlStore, events: ReadonlyArray<U
   await store.insert("usage_events", events.map(usageEventRow));
 }
 
-/** Ids per lookup: UUID-sized ids keep the query text under ClickHouse's max_query_size (256 KiB). */
-const ID_CHUNK = 5_000;
-
-/** Which of these event ids ClickHouse already holds (primary-key lookups on usage_event_ids, chunks in parallel). */
+/** Which of these event ids ClickHouse already holds (primary-key lookups on usage_event_ids). */
 export async function storedEventIds(store: SqlStore, ids: ReadonlyArray<string>): Promise<Set<string>> {
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += ID_CHUNK) chunks.push(ids.slice(i, i + ID_CHUNK));
-  const found = new Set<string>();
-  const replies = await Promise.all(
-    chunks.map((chunk) =>
-      // IN over a subquery uses the primary key on every version (18.16 included).
-      store.query<{ event_id: string }>(
-        "SELECT DISTINCT event_id FROM usage_event_ids WHERE event_id IN (SELECT arrayJoin({ids:Array(String)}))",
-        { ids: chunk },
-      ),
-    ),
+  if (ids.length === 0) return new Set();
+  const rows = await store.queryWithList<{ event_id: string }>(
+    "SELECT DISTINCT event_id FROM usage_event_ids WHERE event_id IN {list}",
+    ids,
   );
-  for (const rows of replies) for (const row of rows) found.add(row.event_id);
-  return found;
+  return new Set(rows.map((row) => row.event_id));
 }
 
 type Row = ReturnType<typeof usageEventRow>;

@@ -1,0 +1,166 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KeyStore } from "@tollgate/auth";
+import { closeServer, createHttpApp, createLogger, finishHttpApp, listen, portOf } from "@tollgate/kit";
+import { migrate, openChdbStore, openServerStore, type SqlStore } from "@tollgate/sql";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  efficacyOf,
+  type ReportRange,
+  type Row,
+  spendOf,
+  toCsv,
+  topOf,
+  unitEconomicsOf,
+} from "../../../test/support/reports-oracle";
+import { MONTH_FROM, MONTH_TO, usageMonth, withReplays } from "../../../test/support/usage-month";
+import { createSinkHandler } from "../../sink/src/service";
+import { DIMENSIONS } from "./queries";
+import { createReportsRouter } from "./service";
+
+/**
+ * Every report over a generated month (both sides of a month boundary),
+ * loaded through the real sink with replays, served by the reports router
+ * over HTTP, as JSON and as CSV, on the ClickHouse server and on chDB. The
+ * expected answers come from the generated events (test/support/reports-oracle.ts).
+ */
+const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-reports-month-"));
+afterAll(() => rmSync(chdbDir, { recursive: true, force: true }));
+
+const engines: Array<[string, () => Promise<SqlStore>]> = [
+  [
+    "ClickHouse server",
+    () =>
+      openServerStore({
+        url: process.env.CLICKHOUSE_URL as string,
+        database: `tg_reports_${randomBytes(4).toString("hex")}`,
+      }),
+  ],
+  ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_reports_${randomBytes(4).toString("hex")}` })],
+];
+
+const events = usageMonth();
+const GRANULARITIES = ["hour", "day", "month"] as const;
+const wholeMonth: ReportRange = {
+  org: "acme",
+  from: new Date(MONTH_FROM).toISOString(),
+  to: new Date(MONTH_TO).toISOString(),
+};
+
+describe.each(engines)("reports over a generated month on %s", (_name, open) => {
+  const adminKey = randomBytes(24).toString("hex");
+  let store: SqlStore;
+  let keys: KeyStore;
+  let server: Server;
+  let baseUrl = "";
+  let financeKey = "";
+
+  beforeAll(async () => {
+    store = await open();
+    await migrate(store);
+    // The real write path, handed what a consumer sees: replays, overlaps, retries.
+    const sink = createSinkHandler(store, { maxRows: 2_000 });
+    for (const batch of withReplays(events)) await sink(batch);
+
+    keys = new KeyStore(store, adminKey);
+    await keys.start();
+    financeKey = (await keys.create({ role: "viewer", name: "finance", default_tags: { org_id: "acme" } })).key;
+    // Wired as main.ts and embedded mode wire it, with this test's store.
+    const logger = createLogger("reports", "silent");
+    const app = createHttpApp({ logger, isShuttingDown: () => false, readiness: [] });
+    app.use(createReportsRouter({ store, keys }));
+    finishHttpApp(app, logger);
+    server = await listen(app, 0, "127.0.0.1");
+    baseUrl = `http://127.0.0.1:${portOf(server)}`;
+  });
+  afterAll(async () => {
+    if (server) await closeServer(server);
+    keys?.stop();
+    if (store) {
+      await store.command(`DROP DATABASE IF EXISTS ${store.database}`);
+      await store.close();
+    }
+  });
+
+  async function fetchReport(path: string, params: Record<string, string>, key: string, format: "json" | "csv") {
+    const url = `${baseUrl}/v1/reports/${path}?${new URLSearchParams({ ...params, format })}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+    const body = await res.text();
+    expect(res.status, `${url}: ${body}`).toBe(200);
+    expect(res.headers.get("content-type"), url).toMatch(format === "csv" ? /^text\/csv/ : /^application\/json/);
+    return body;
+  }
+
+  /** One report as JSON and as CSV, both exactly as the oracle says. */
+  async function expectReport(path: string, params: Record<string, string>, expected: Row[], key = financeKey) {
+    const what = `${path} ${new URLSearchParams(params)}`;
+    // Two empty answers would agree without proving anything.
+    expect(expected.length, `${what}: the generated data should have rows here`).toBeGreaterThan(0);
+    const [json, csv] = await Promise.all([
+      fetchReport(path, params, key, "json"),
+      fetchReport(path, params, key, "csv"),
+    ]);
+    expect((JSON.parse(json) as { rows: Row[] }).rows, what).toEqual(expected);
+    expect(csv, what).toBe(toCsv(expected));
+  }
+
+  /** Spend by every dimension at every granularity, top N by every dimension, efficacy, unit economics. */
+  async function expectEveryReport(range: ReportRange, key = financeKey) {
+    const params: Record<string, string> = { from: range.from, to: range.to, ...range.filters };
+    if (key === adminKey) params.org_id = range.org;
+    for (const dimension of DIMENSIONS) {
+      for (const granularity of GRANULARITIES) {
+        await expectReport(
+          "spend",
+          { ...params, group_by: dimension, granularity },
+          spendOf(events, range, dimension, granularity),
+          key,
+        );
+      }
+      for (const limit of [3, 1_000]) {
+        await expectReport(
+          "top",
+          { ...params, by: dimension, limit: String(limit) },
+          topOf(events, range, dimension, limit),
+          key,
+        );
+      }
+    }
+    await expectReport("efficacy", params, efficacyOf(events, range), key);
+    await expectReport("unit-economics", params, unitEconomicsOf(events, range), key);
+  }
+
+  it("holds every generated event exactly once, replays and retries notwithstanding", async () => {
+    const submitted = withReplays(events).reduce((n, batch) => n + batch.length, 0);
+    expect(submitted).toBeGreaterThan(events.length);
+    const [raw] = await store.query<{ n: number }>("SELECT count() AS n FROM usage_events");
+    const [hourly] = await store.query<{ n: number }>("SELECT sum(requests) AS n FROM usage_hourly");
+    const [daily] = await store.query<{ n: number }>("SELECT sum(requests) AS n FROM usage_daily");
+    expect([raw?.n, hourly?.n, daily?.n].map(Number)).toEqual([events.length, events.length, events.length]);
+  });
+
+  it("answers every report over the whole month, across the month boundary", async () => {
+    expect(spendOf(events, wholeMonth, "org", "month").map((r) => r.period)).toEqual(["2026-10-01", "2026-11-01"]);
+    await expectEveryReport(wholeMonth);
+  });
+
+  it("answers every report filtered by a project, and by a feature and model", async () => {
+    await expectEveryReport({ ...wholeMonth, filters: { project_id: "2024" } });
+    await expectEveryReport({ ...wholeMonth, filters: { feature: "search, rerank", model: "gpt-4o" } });
+  });
+
+  it("answers every report over a range that cuts both months partway through a day", async () => {
+    // 13:30 UTC to 05:45:10 UTC: hours from 14:00, days from the 20th through the 7th, raw figures to the second.
+    await expectEveryReport({ org: "acme", from: "2026-10-20T15:30:00+02:00", to: "2026-11-07T05:45:10Z" });
+  });
+
+  it("reads another org with an admin key, and keeps the finance key to its own org", async () => {
+    await expectEveryReport({ ...wholeMonth, org: "globex" }, adminKey);
+    const url = `${baseUrl}/v1/reports/spend?${new URLSearchParams({ from: wholeMonth.from, to: wholeMonth.to, org_id: "globex" })}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${financeKey}` } });
+    expect(res.status).toBe(403);
+  });
+});
