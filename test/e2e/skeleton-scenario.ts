@@ -170,13 +170,18 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
     expect(gz.status).toBe(202);
   });
 
-  it("serves open health routes", async () => {
+  it("serves open health routes, and request durations by route at /metrics", async () => {
     const t = target();
     for (const base of [t.ingestUrl, t.enforcementUrl]) {
       expect((await call("GET", `${base}/livez`)).status).toBe(200);
       expect((await call("GET", `${base}/readyz`)).status).toBe(200);
+      const route = base === t.ingestUrl ? "/v1/events" : "/v1/check";
+      expect((await call("POST", `${base}${route}`, { json: {} })).status).toBe(401);
       const metrics = await fetch(`${base}/metrics`);
       expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(
+        new RegExp(`http_server_request_duration_count\\{[^}]*http_route="${route}"`),
+      );
     }
   });
 }

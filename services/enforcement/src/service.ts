@@ -65,6 +65,15 @@ export function budgetEngineFor(deps: {
 /** Enforcement's routes, the same in both modes; the stores decide Redis or memory. */
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
+  // The hot path first: every inference asks /v1/check, so it is matched
+  // before the admin routers' layers are walked.
+  router.post(
+    "/v1/check",
+    authenticate(deps.keys),
+    requireRole("agent"),
+    express.json({ limit: "16kb" }),
+    checkRoute(deps.engine),
+  );
   router.use(keysRouter(deps.keys));
   router.use(
     budgetsRouter({
@@ -74,13 +83,6 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
       tiers: deps.tiers,
       ...(deps.clock ? { clock: deps.clock } : {}),
     }),
-  );
-  router.post(
-    "/v1/check",
-    authenticate(deps.keys),
-    requireRole("agent"),
-    express.json({ limit: "16kb" }),
-    checkRoute(deps.engine),
   );
   router.delete("/v1/reservations/:id", authenticate(deps.keys), requireRole("agent"), releaseRoute(deps.engine));
   router.get(
