@@ -15,7 +15,7 @@
  *    runs (`--regenerate` rebuilds it).
  *
  *   bash infra/local/up.sh && source .tollgate/infra/env
- *   pnpm bench:sink [--events 240000] [--repeat 20] [--regenerate]
+ *   pnpm bench:sink [--events 200000] [--repeat 20] [--regenerate]
  *
  * librdkafka's mock broker keeps only the newest ~24,000 records of a
  * partition (about 380,000 on the 16 partitions used here): the events are
@@ -24,7 +24,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { createClient } from "@clickhouse/client";
-import { createKafka, createKafkaPublisher } from "@tollgate/bus";
+import { createKafka, createKafkaPublisher, TOPICS } from "@tollgate/bus";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
 import { migrate, openServerStore, usageEventRow } from "@tollgate/sql";
@@ -35,7 +35,7 @@ import { percentile } from "../ingest/table";
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: "string", default: "240000" },
+    events: { type: "string", default: "200000" },
     repeat: { type: "string", default: "20" },
     regenerate: { type: "boolean", default: false },
     only: { type: "string" },
@@ -45,7 +45,7 @@ const { values: args } = parseArgs({
 const EVENTS = Number(args.events);
 const REPEAT = Number(args.repeat);
 const BATCH = 50_000;
-/** The mock keeps ~24,000 records a partition: 16 partitions hold the default 240,000 (it keeps ~5 MB a partition). */
+/** The mock keeps ~24,000 records a partition: 16 partitions hold the default 200,000 (it keeps ~5 MB a partition). */
 const PARTITIONS = 16;
 const REPORTS_DB = "tg_bench_reports_10m";
 
@@ -92,6 +92,18 @@ async function loading(): Promise<void> {
     );
     for (let i = 0; i < rows.length; i += 10_000) await publisher.publish(rows.slice(i, i + 10_000));
     await publisher.close();
+    // The mock broker drops a partition's oldest records past ~5 MB: refuse
+    // to measure a topic that no longer holds every row (the sink could never finish).
+    const admin = createKafka({ clientId: "bench-sink-admin", brokers: [broker.brokers], logger }).admin();
+    await admin.connect();
+    const held = (await admin.fetchTopicOffsets(TOPICS.usage)).reduce(
+      (sum, p) => sum + Number(p.high) - Number(p.low),
+      0,
+    );
+    await admin.disconnect();
+    if (held !== rows.length) {
+      throw new Error(`the broker holds ${held} of the ${rows.length} records produced: run with fewer --events`);
+    }
 
     // Direct: the same rows through @clickhouse/client, same batch size; once
     // before the sink and once after (the server's background merges make a
