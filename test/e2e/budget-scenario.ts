@@ -258,4 +258,47 @@ export function budgetScenario(target: () => SkeletonTarget): void {
     ).toBe(204);
     expect((await check(big)).body.decision).toBe("deny");
   });
+
+  it("publishes an alert when a budget reaches a threshold, once in its period", async () => {
+    const t = target();
+    const user = runId("alert_user_");
+    const id = `${org}-alerts`;
+    const created = await put(id, {
+      scope: { type: "user", id: user },
+      metric: "tokens",
+      window: { type: "calendar", unit: "day" },
+      limit: 1_000,
+      alert_thresholds_pct: [50, 100],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    // 600 tokens a report: the first that the budget counts reaches 50 %, the
+    // second 100 % (distributed: reports sent before the aggregator saw the budget count for nothing).
+    let sent = 0;
+    const report = async () => {
+      const reply = await call("POST", `${t.ingestUrl}/v1/events`, {
+        key: agentKey,
+        json: {
+          event_id: `${user}-${sent++}`,
+          project_id: project,
+          user_id: user,
+          agent_id: "alerting-agent",
+          model: "gpt-4o",
+          usage: { input_tokens: 500, output_tokens: 100 },
+        },
+      });
+      expect(reply.status).toBe(202);
+    };
+    await report();
+    const both = await t.settle(async () => {
+      await report();
+      const found = await t.alertsFor(id, 2);
+      return found.some((a) => a.threshold_pct === 100) ? found : undefined;
+    }, "alerts at 50 % and 100 %");
+    // Once per threshold, however many reports crossed it.
+    expect(both.map((a) => Number(a.threshold_pct)).sort((a, b) => a - b)).toEqual([50, 100]);
+    for (const alert of both) {
+      expect(alert).toMatchObject({ budget_id: id, scope: { type: "user", id: user }, member: user, limit: 1_000 });
+      expect(Number(alert.used) * 100).toBeGreaterThanOrEqual(1_000 * Number(alert.threshold_pct));
+    }
+  });
 }

@@ -24,6 +24,7 @@ describe("walking skeleton, distributed mode", () => {
   let store: SqlStore;
   const services: RunningProcess[] = [];
   const deadLetters: Array<{ reason: string; payload: string }> = [];
+  const alerts: Array<Record<string, unknown>> = [];
   let dlqConsumer: ReturnType<Kafka["consumer"]> | undefined;
 
   beforeAll(async () => {
@@ -74,10 +75,10 @@ describe("walking skeleton, distributed mode", () => {
     const kafka = new Kafka({ clientId: "e2e-dlq-reader", brokers: [broker.brokers], logLevel: logLevel.NOTHING });
     dlqConsumer = kafka.consumer({ groupId: runId("e2e-dlq") });
     await dlqConsumer.connect();
-    await dlqConsumer.subscribe({ topic: TOPICS.deadLetter, fromBeginning: true });
+    await dlqConsumer.subscribe({ topics: [TOPICS.deadLetter, TOPICS.alerts], fromBeginning: true });
     await dlqConsumer.run({
-      eachMessage: async ({ message }) => {
-        deadLetters.push(JSON.parse(message.value?.toString() ?? "{}"));
+      eachMessage: async ({ topic, message }) => {
+        (topic === TOPICS.alerts ? alerts : deadLetters).push(JSON.parse(message.value?.toString() ?? "{}"));
       },
     });
   });
@@ -96,6 +97,7 @@ describe("walking skeleton, distributed mode", () => {
     adminKey,
     rowsFor: (eventId) => store.query("SELECT * FROM usage_events FINAL WHERE event_id = {id:String}", { id: eventId }),
     deadLettersWith: async (marker) => deadLetters.filter((l) => l.payload.includes(marker)),
+    alertsFor: async (budgetId, _expected) => alerts.filter((a) => a.budget_id === budgetId),
     settle: (probe, what) => eventually(probe, what, 30_000),
   });
   skeletonScenario(target);

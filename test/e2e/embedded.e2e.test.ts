@@ -80,6 +80,15 @@ describe("walking skeleton, embedded mode", () => {
           (l) => l.payload.includes(marker),
         ),
       ),
+    alertsFor: async (budgetId, expected) => {
+      // Logged before the 202 that carried the usage; the pipe from the child may lag behind it.
+      const line = (l: string) => l.includes('"budget alert"') && l.includes(`"budget_id":"${budgetId}"`);
+      await proc?.waitForOutput(new RegExp(`(?:"budget_id":"${budgetId}"[\\s\\S]*){${expected}}`), 10_000);
+      return (proc?.output() ?? "")
+        .split("\n")
+        .filter(line)
+        .map((l) => JSON.parse(l).alert as Record<string, unknown>);
+    },
     settle: async (probe, what) => {
       const value = await probe();
       if (value === undefined) throw new Error(`embedded mode: ${what} was not visible right after the 2xx`);

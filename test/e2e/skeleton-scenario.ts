@@ -11,6 +11,11 @@ export interface SkeletonTarget {
   rowsFor(eventId: string): Promise<Array<Record<string, unknown>>>;
   /** Dead letters whose payload contains `marker`. */
   deadLettersWith(marker: string): Promise<Array<{ reason: string; payload: string }>>;
+  /**
+   * Budget alerts published for a budget so far (tollgate.alerts.v1, or
+   * embedded mode's log, where it waits until `expected` have been read).
+   */
+  alertsFor(budgetId: string, expected: number): Promise<Array<Record<string, unknown>>>;
   /** Waits for a condition that the mode makes true asynchronously (distributed) or already (embedded). */
   settle<T>(probe: () => Promise<T | undefined>, what: string): Promise<T>;
 }

@@ -92,6 +92,8 @@ describe("the ledger failing", () => {
     reserve: () => Promise.reject(new Error("Command timed out")),
     applyUsage: () => Promise.reject(new Error("Command timed out")),
     release: () => Promise.reject(new Error("Command timed out")),
+    marked: () => Promise.reject(new Error("Command timed out")),
+    mark: () => Promise.reject(new Error("Command timed out")),
     ping: () => Promise.reject(new Error("Command timed out")),
   };
 

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import { type CheckRequest, decide, estimateAmounts, isHard, type Standing, type Verdict } from "./decide";
@@ -6,6 +6,7 @@ import type { Budget } from "./definition";
 import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { Ledger, LedgerLine } from "./ledger";
 import { applicableBudgets, eventAmounts, eventSubject, type Line, linesFor, type Subject, usageKey } from "./plan";
+import { bucketAt } from "./windows";
 
 /** How long an applied event id is remembered by the budget ledger. */
 export const BUDGET_SEEN_TTL_SECONDS = 62 * 24 * 3600;
@@ -40,6 +41,29 @@ export interface BudgetStandingView {
   resets_at: string | null;
   limit_kind: Line["kind"];
   decision?: string;
+}
+
+/**
+ * A budget member's usage reached one of its alert thresholds
+ * (`alert_thresholds_pct`) in a period: published on tollgate.alerts.v1.
+ * `alert_id` is the same for the same budget, member, period and threshold,
+ * so a consumer that sees it twice (delivery is at least once) can drop it.
+ */
+export interface BudgetAlert {
+  alert_id: string;
+  budget_id: string;
+  scope: { type: string; id: string };
+  member: string;
+  metric: string;
+  threshold_pct: number;
+  limit: number;
+  used: number;
+  /** The window's period: a calendar bucket, "all" (lifetime) or "rolling". */
+  period: string;
+  resets_at: string | null;
+  /** The event whose usage was applied when the threshold was found reached. */
+  event_id: string;
+  at: string;
 }
 
 export interface CheckResult {
@@ -199,6 +223,84 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
         reservation,
         nowMs,
       );
+    },
+
+    /**
+     * Alerts for the thresholds the events' budgets have reached and not yet
+     * alerted on in their period. At least once: they are handed to
+     * `publish` first and marked sent only after it resolves, so a crash in
+     * between sends them again (with the same alert_id). Called after the
+     * events were applied — also for replayed ones, so an alert lost to a
+     * crash still goes out. Each budget member is read once per call.
+     */
+    async alerts(
+      events: ReadonlyArray<UsageEvent>,
+      publish: (alerts: BudgetAlert[]) => Promise<void>,
+    ): Promise<number> {
+      const nowMs = clock();
+      // Per tenant (one Redis slot per script call), the distinct periods these events landed in.
+      const byTenant = new Map<string, Map<string, { line: Line; period: string; eventId: string }>>();
+      for (const event of events) {
+        const tenant = deps.keys.tenant(event.org_id);
+        for (const line of linesOf(eventSubject(event), event.timestamp_ms)) {
+          if (line.kind !== "window" || line.budget.alert_thresholds_pct.length === 0) continue;
+          const period = line.window.type === "rolling" ? "rolling" : bucketAt(line.window, event.timestamp_ms);
+          const lines = byTenant.get(tenant) ?? new Map();
+          lines.set(`${line.budget.id}\u0000${line.member}\u0000${period}`, { line, period, eventId: event.event_id });
+          byTenant.set(tenant, lines);
+        }
+      }
+      const due: Array<{ alert: BudgetAlert; key: string; ttlSeconds: number }> = [];
+      for (const [tenant, lines] of byTenant) {
+        const found = [...lines.values()];
+        const standings = await deps.ledger.standings(
+          ledgerLines(
+            found.map((f) => f.line),
+            {},
+          ),
+          nowMs,
+        );
+        found.forEach(({ line, period, eventId }, i) => {
+          const used = standings[i]?.used ?? 0;
+          for (const pct of line.budget.alert_thresholds_pct) {
+            // Integers only: used·100 ≥ limit·pct, no float percentage.
+            if (used * 100 < line.limit * pct) continue;
+            const key = deps.keys.budgetAlert(tenant, line.budget.id, line.member, period, pct);
+            due.push({
+              key,
+              // Rolling: at most once per window length; calendar: until the period's buckets expire.
+              ttlSeconds: line.window.type === "rolling" ? line.window.seconds : line.ttlSeconds,
+              alert: {
+                alert_id: createHash("sha256").update(key).digest("hex").slice(0, 32),
+                budget_id: line.budget.id,
+                scope: line.budget.scope,
+                member: line.member,
+                metric: line.metric,
+                threshold_pct: pct,
+                limit: line.limit,
+                used,
+                period,
+                resets_at: line.resetsAtMs === null ? null : new Date(line.resetsAtMs).toISOString(),
+                event_id: eventId,
+                at: new Date(nowMs).toISOString(),
+              },
+            });
+          }
+        });
+      }
+      if (due.length === 0) return 0;
+      const sent = await deps.ledger.marked(
+        due.map((d) => d.key),
+        nowMs,
+      );
+      const fresh = due.filter((_, i) => !sent[i]);
+      if (fresh.length === 0) return 0;
+      await publish(fresh.map((d) => d.alert));
+      await deps.ledger.mark(
+        fresh.map((d) => ({ key: d.key, ttlSeconds: d.ttlSeconds })),
+        nowMs,
+      );
+      return fresh.length;
     },
 
     async release(reservationId: string): Promise<boolean> {

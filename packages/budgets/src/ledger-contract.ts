@@ -1,4 +1,5 @@
 import { expect, it } from "vitest";
+import type { BudgetAlert } from "./engine";
 import type { Ledger } from "./ledger";
 import { budget, engineFor, usage } from "./testing";
 
@@ -115,5 +116,59 @@ export function ledgerContract(makeLedger: () => { ledger: Ledger; prefix: strin
     expect(
       (await engine.check(user, { model: "gpt-4o", input_tokens: 400, max_output_tokens: 100 }, false)).decision,
     ).toBe("allow");
+  });
+
+  it("alerts once per threshold and period, again after a failed publish, and anew in the next period", async () => {
+    const { ledger, prefix } = makeLedger();
+    const budgets = [
+      budget("user-day", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: { type: "calendar", unit: "day" },
+        limit: 1_000,
+        alert_thresholds_pct: [50, 80, 100],
+      }),
+      budget("quiet", { scope: { type: "user", id: "*" }, metric: "tokens", window: { type: "lifetime" }, limit: 10 }),
+    ];
+    const { engine, clock } = engineFor(ledger, budgets, { prefix });
+    const sent: BudgetAlert[] = [];
+    const publish = async (alerts: BudgetAlert[]) => {
+      sent.push(...alerts);
+    };
+    const spend = async (id: string, tokens: number) => {
+      const event = usage({ event_id: id, ...user, timestamp_ms: clock.now, total_tokens: tokens });
+      await engine.applyEvent(event);
+      return engine.alerts([event], publish);
+    };
+
+    expect(await spend("a1", 400)).toBe(0); // 40 %
+    expect(await spend("a2", 450)).toBe(2); // 85 %: 50 and 80 at once
+    expect(sent.map((a) => [a.budget_id, a.threshold_pct, a.used, a.limit, a.event_id])).toEqual([
+      ["user-day", 50, 850, 1_000, "a2"],
+      ["user-day", 80, 850, 1_000, "a2"],
+    ]);
+    expect(await spend("a3", 10)).toBe(0); // already sent this period
+    // The batch replayed after a crash: nothing counted twice, nothing re-sent.
+    expect(await engine.alerts([usage({ event_id: "a2", ...user, timestamp_ms: clock.now })], publish)).toBe(0);
+
+    // Publishing fails at 100 %: not marked, so the next call sends it, with the same id.
+    const failing = async () => {
+      throw new Error("broker down");
+    };
+    const last = usage({ event_id: "a4", ...user, timestamp_ms: clock.now, total_tokens: 200 });
+    await engine.applyEvent(last);
+    await expect(engine.alerts([last], failing)).rejects.toThrow("broker down");
+    expect(await engine.alerts([last], publish)).toBe(1);
+    expect(await engine.alerts([last], publish)).toBe(0);
+    const full = sent.filter((a) => a.threshold_pct === 100);
+    expect(full).toHaveLength(1);
+    expect(full[0]?.used).toBe(1_060);
+
+    // Next day, a new period: the same thresholds alert again, with new ids.
+    const before = new Set(sent.map((a) => a.alert_id));
+    clock.now += 86_400_000;
+    expect(await spend("b1", 600)).toBe(1);
+    expect(sent.at(-1)?.threshold_pct).toBe(50);
+    expect(before.has(sent.at(-1)?.alert_id as string)).toBe(false);
   });
 }

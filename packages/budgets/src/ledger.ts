@@ -54,6 +54,10 @@ export interface Ledger {
     reservation: { recordKey: string; reservationId: string } | null,
     nowMs: number,
   ): Promise<boolean>;
+  /** Which of these markers are set (alerts already sent). */
+  marked(keys: string[], nowMs: number): Promise<boolean[]>;
+  /** Sets markers, each for its TTL (0: for good). */
+  mark(markers: Array<{ key: string; ttlSeconds: number }>, nowMs: number): Promise<void>;
   /** Removes a reservation's holds; false when it was already settled, released or expired. */
   release(reservation: { recordKey: string; reservationId: string }, nowMs: number): Promise<boolean>;
   ping(): Promise<void>;

@@ -95,6 +95,13 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
     async release(reservation, nowMs) {
       return unhold(reservation, nowMs);
     },
+    async marked(keys, nowMs) {
+      return keys.map((key) => (seen.get(key) ?? Number.NEGATIVE_INFINITY) > nowMs);
+    },
+    async mark(markers, nowMs) {
+      for (const m of markers)
+        seen.set(m.key, m.ttlSeconds > 0 ? nowMs + m.ttlSeconds * 1000 : Number.POSITIVE_INFINITY);
+    },
     async ping() {},
     sweep(nowMs) {
       for (const [key, b] of buckets) if (b.expiresAtMs !== null && b.expiresAtMs <= nowMs) buckets.delete(key);

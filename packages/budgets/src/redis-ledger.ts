@@ -232,6 +232,26 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
       );
       return applied === 1;
     },
+    async marked(keys) {
+      if (keys.length === 0) return [];
+      // One EXISTS per key, pipelined: the keys may sit in several tenants' slots.
+      const pipeline = redis.pipeline();
+      for (const key of keys) pipeline.exists(key);
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([err, value]) => {
+        if (err) throw err;
+        return value === 1;
+      });
+    },
+    async mark(markers) {
+      if (markers.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const m of markers) {
+        if (m.ttlSeconds > 0) pipeline.set(m.key, "1", "EX", m.ttlSeconds);
+        else pipeline.set(m.key, "1");
+      }
+      await pipeline.exec();
+    },
     async release(reservation, nowMs) {
       const held = await recordKeys(redis, reservation.recordKey);
       const keys = [reservation.recordKey, ...held, ...held.map(holdsKeyOf)];

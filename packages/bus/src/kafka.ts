@@ -90,3 +90,28 @@ export async function createKafkaPublisher(kafka: Kafka): Promise<UsagePublisher
     },
   };
 }
+
+/**
+ * Budget alerts on tollgate.alerts.v1: JSON values keyed by budget id (one
+ * budget's alerts stay in order), acks from all in-sync replicas; resolves
+ * only once the broker has them (callers mark an alert sent only then).
+ */
+export async function createAlertPublisher(kafka: Kafka) {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+  await producer.connect();
+  return {
+    async publish(alerts: ReadonlyArray<{ budget_id: string; alert_id: string }>) {
+      if (alerts.length === 0) return;
+      await producer.send({
+        topic: TOPICS.alerts,
+        acks: -1,
+        messages: alerts.map((alert) => ({
+          key: alert.budget_id,
+          value: JSON.stringify(alert),
+          headers: { "tollgate-alert-id": alert.alert_id },
+        })),
+      });
+    },
+    close: () => producer.disconnect(),
+  };
+}

@@ -23,6 +23,8 @@ export interface KeyBuilder {
   budgetBucket(tenant: string, budgetId: string, member: string, bucket: string): string;
   /** Expiry times of the holds on a budget bucket (a sorted set beside it). */
   budgetHolds(bucketKey: string): string;
+  /** That a budget member's alert at `pct` % went out for a period (calendar bucket, "all", or "rolling"). */
+  budgetAlert(tenant: string, budgetId: string, member: string, period: string, pct: number): string;
   /** A reservation: which bucket keys it holds how much on. */
   reservation(tenant: string, reservationId: string): string;
   /**
@@ -45,6 +47,8 @@ export function createKeyBuilder(prefix = "tg"): KeyBuilder {
     seenEvent: (tenant, eventId) => `${base(tenant)}:seen:${enc(eventId)}`,
     budgetBucket: (tenant, budgetId, member, bucket) => `${base(tenant)}:bud:${enc(budgetId)}:${enc(member)}:${bucket}`,
     budgetHolds: (bucketKey) => `${bucketKey}:holds`,
+    budgetAlert: (tenant, budgetId, member, period, pct) =>
+      `${base(tenant)}:alert:${enc(budgetId)}:${enc(member)}:${period}:${pct}`,
     reservation: (tenant, reservationId) => `${base(tenant)}:res:${enc(reservationId)}`,
     countersState: () => `${prefix}:${KEY_VERSION}:counters-state`,
   };

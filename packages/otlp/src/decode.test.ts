@@ -9,7 +9,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { decodeJsonTraces, decodeProtobufTraces, OtlpDecodeError } from "./decode";
-import { ExportTraceServiceResponse, RpcStatus } from "./proto";
+import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from "./proto";
 import { encodeExportResponse, encodeStatus } from "./response";
 
 /** Spans made by the official SDK, serialised by the official OTLP serializers. */
@@ -72,6 +72,40 @@ describe("OTLP decoding", () => {
     expect(chat?.resource).toMatchObject({ "tollgate.project.id": "p1" });
     expect(chat?.endTimeMs).toBeGreaterThan(Date.now() - 60_000);
     expect(chat?.path).toMatch(/^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[\d\]$/);
+  });
+
+  it("turns nanosecond times into epoch ms exactly, at ms boundaries and for int64 attributes past 2^53", () => {
+    const cases = [
+      [1_764_000_000_123_456_789n, 1_764_000_000_123],
+      [1_764_000_000_123_999_999n, 1_764_000_000_123], // a float division would round this up
+      [1_764_000_000_124_000_000n, 1_764_000_000_124],
+      [18_446_744_073_709_551_615n, 18_446_744_073_709], // the largest fixed64
+      [999_999n, null], // before 1 ms: no time
+    ] as const;
+    for (const [nanos, ms] of cases) {
+      const body = ExportTraceServiceRequest.encode(
+        ExportTraceServiceRequest.fromObject({
+          resourceSpans: [
+            {
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      name: "chat",
+                      endTimeUnixNano: nanos.toString(),
+                      attributes: [{ key: "n", value: { intValue: (-(2n ** 60n) - 1n).toString() } }],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      ).finish();
+      const [span] = decodeProtobufTraces(body);
+      expect(span?.endTimeMs).toBe(ms);
+      expect(span?.attributes.n).toBe((-(2n ** 60n) - 1n).toString());
+    }
   });
 
   it("refuses bytes that are not a request, and JSON of the wrong shape, with the reason", () => {

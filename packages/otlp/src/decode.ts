@@ -40,7 +40,7 @@ const STATUS_CODE_ERROR = 2;
  * read through its virtual field, which names the member that is set; int64
  * and fixed64 arrive as Long objects (or numbers, without the long package).
  */
-type ProtoLong = number | { toString(): string };
+type ProtoLong = number | { high: number; low: number; toNumber(): number; toString(): string };
 interface ProtoAnyValue {
   value?: "stringValue" | "boolValue" | "intValue" | "doubleValue" | string;
   stringValue: string;
@@ -86,8 +86,8 @@ export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
           spanId: hex(span.spanId),
           parentSpanId: span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
           name: span.name,
-          startTimeMs: nanosToMs(String(span.startTimeUnixNano)),
-          endTimeMs: nanosToMs(String(span.endTimeUnixNano)),
+          startTimeMs: protoNanosToMs(span.startTimeUnixNano),
+          endTimeMs: protoNanosToMs(span.endTimeUnixNano),
           attributes: protoAttributes(span.attributes),
           resource,
           error: span.status?.code === STATUS_CODE_ERROR,
@@ -111,7 +111,7 @@ function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
         out[key] = value.boolValue;
         break;
       case "intValue":
-        out[key] = int64(String(value.intValue));
+        out[key] = protoInt64(value.intValue);
         break;
       case "doubleValue":
         out[key] = value.doubleValue;
@@ -215,7 +215,30 @@ function jsonAttributes(list: Array<z.infer<typeof keyValueJson>> | undefined): 
 // ---- shared -------------------------------------------------------------------
 
 function hex(bytes: Uint8Array | undefined): string {
-  return bytes ? Buffer.from(bytes).toString("hex") : "";
+  if (!bytes || bytes.length === 0) return ""; // unset: protobufjs' default is an empty array
+  // A view on the decoded bytes, not a copy.
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** An int64 attribute: the number when exact, else its decimal string (no string round trip for the usual small ones). */
+function protoInt64(value: ProtoLong): number | string {
+  if (typeof value === "number") return value;
+  const n = value.toNumber();
+  // |n| ≥ 2^53 is not safe, so a value that toNumber() rounded never passes.
+  return Number.isSafeInteger(n) ? n : value.toString();
+}
+
+/**
+ * fixed64 nanoseconds → epoch ms, exactly, without BigInt or strings (a span
+ * has two of these): nanos = hi·2^32 + lo, and 2^32 = 4294·10^6 + 967296, so
+ * ⌊nanos / 10^6⌋ = hi·4294 + ⌊(hi·967296 + lo) / 10^6⌋, every term below 2^53.
+ */
+function protoNanosToMs(nanos: ProtoLong): number | null {
+  if (typeof nanos === "number") return nanosToMs(nanos);
+  const hi = nanos.high >>> 0;
+  const lo = nanos.low >>> 0;
+  const ms = hi * 4294 + Math.floor((hi * 967296 + lo) / 1_000_000);
+  return ms > 0 ? ms : null;
 }
 
 /** int64 as a number when exact, else the decimal string (never a silently rounded number). */

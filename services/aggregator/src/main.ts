@@ -1,5 +1,5 @@
 import { BudgetStore, createBudgetEngine, createRedisLedger, TierStore } from "@tollgate/budgets";
-import { CONSUMER_GROUPS, runConsumerService } from "@tollgate/bus";
+import { CONSUMER_GROUPS, createAlertPublisher, createKafka, runConsumerService } from "@tollgate/bus";
 import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
 import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
 import { openServerStore } from "@tollgate/sql";
@@ -36,13 +36,16 @@ export async function main(telemetry: Telemetry): Promise<void> {
     reservationTtlMs: 0,
     failurePolicy: "closed",
   });
+  const alerts = await createAlertPublisher(
+    createKafka({ clientId: "tollgate-aggregator-alerts", brokers: env.KAFKA_BROKERS, logger }),
+  );
   await runConsumerService({
     name: "aggregator",
     groupId: CONSUMER_GROUPS.aggregator,
     brokers: env.KAFKA_BROKERS,
     port: env.AGGREGATOR_PORT,
     host: env.AGGREGATOR_HOST,
-    handle: createAggregatorHandler(counters, engine),
+    handle: createAggregatorHandler(counters, engine, (sent) => alerts.publish(sent)),
     attach: (loop, kafka) => startRebuildGuard({ loop, kafka, redis, keys, store, counters, engine, budgets, logger }),
     logger,
     telemetry,
@@ -51,6 +54,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       { name: "clickhouse", check: () => store.ping() },
     ],
     closeStores: async () => {
+      await alerts.close();
       budgets.stop();
       tiers.stop();
       await redis.quit();

@@ -66,7 +66,12 @@ export async function main(telemetry: Telemetry): Promise<void> {
 
   const bus = createEmbeddedBus({
     durable: createSinkHandler(store),
-    after: [createAggregatorHandler(counters, engine)],
+    // No broker in embedded mode: budget alerts go to the log, one JSON line each.
+    after: [
+      createAggregatorHandler(counters, engine, async (alerts) => {
+        for (const alert of alerts) logger.warn({ alert }, "budget alert");
+      }),
+    ],
     deadLetter: (letters) => insertDeadLetters(store, letters),
   });
 
