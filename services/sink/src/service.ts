@@ -22,9 +22,9 @@ export interface SinkOptions {
  * not inserted twice — so the rollup views fed by the same INSERT never
  * count an event twice.
  *
- * Two flushes overlap: the next one looks up its ids while the previous one
- * inserts. Inserts still run one at a time and in order, and callers hear
- * back in the order they called (the pipelined consume loop relies on it).
+ * Two flushes run at once (a server parses each INSERT on one thread, so two
+ * use two cores); their ids are disjoint by construction. Callers hear back
+ * in the order they called (the pipelined consume loop relies on it).
  */
 export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): UsageBatchHandler {
   const inserting = new Set<string>();
@@ -40,14 +40,14 @@ export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): U
       const flush = (async () => {
         try {
           const stored = await storedEventIds(store, [...unique.keys()]);
-          // Inserts in order. An earlier flush that failed does not fail this one: the
-          // consume loop rewinds the failed batch's partitions and commits nothing past it.
-          await before;
           const fresh = [...unique.values()].filter((event) => !stored.has(event.event_id));
           if (fresh.length > 0) await insertUsageEvents(store, fresh);
         } finally {
           for (const id of unique.keys()) inserting.delete(id);
         }
+        // Callers hear back in order. An earlier flush that failed does not fail this one:
+        // the consume loop rewinds the failed batch's partitions and commits nothing past it.
+        await before;
       })();
       previous = flush.catch(() => undefined);
       return flush;
