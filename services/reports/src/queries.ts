@@ -80,6 +80,23 @@ function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"):
   return { sql: clauses.join(" AND "), params };
 }
 
+/** The columns of each report, in order: a CSV of no rows still has its header. */
+const MEASURE_COLUMNS = ["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"];
+export const COLUMNS = {
+  spend: (q: { group_by: Dimension }) => ["period", q.group_by, ...MEASURE_COLUMNS],
+  top: (q: { by: Dimension }) => [q.by, ...MEASURE_COLUMNS],
+  efficacy: () => [
+    "user_id",
+    "sessions",
+    "requests",
+    "total_tokens",
+    "cost_micro_usd",
+    "tokens_per_session",
+    "cost_micro_usd_per_session",
+  ],
+  unitEconomics: () => ["task_type", "tasks", "avg_cost_micro_usd", "p50_cost_micro_usd", "p90_cost_micro_usd"],
+};
+
 const MEASURES = `sum(requests) AS requests, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
   sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd`;
 

@@ -157,6 +157,28 @@ describe.each(engines)("reports over a generated month on %s", (_name, open) => 
     await expectEveryReport({ org: "acme", from: "2026-10-20T15:30:00+02:00", to: "2026-11-07T05:45:10Z" });
   });
 
+  it("answers a report with no rows as an empty list, and as a CSV of just its header", async () => {
+    const params = { from: wholeMonth.from, to: wholeMonth.to, project_id: "no-such-project" };
+    const expected: Array<[string, Record<string, string>, string]> = [
+      [
+        "spend",
+        { group_by: "agent", granularity: "day" },
+        "period,agent,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd",
+      ],
+      ["top", { by: "model" }, "model,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd"],
+      [
+        "efficacy",
+        {},
+        "user_id,sessions,requests,total_tokens,cost_micro_usd,tokens_per_session,cost_micro_usd_per_session",
+      ],
+      ["unit-economics", {}, "task_type,tasks,avg_cost_micro_usd,p50_cost_micro_usd,p90_cost_micro_usd"],
+    ];
+    for (const [path, extra, header] of expected) {
+      expect(JSON.parse(await fetchReport(path, { ...params, ...extra }, financeKey, "json"))).toEqual({ rows: [] });
+      expect(await fetchReport(path, { ...params, ...extra }, financeKey, "csv")).toBe(`${header}\n`);
+    }
+  });
+
   it("reads another org with an admin key, and keeps the finance key to its own org", async () => {
     await expectEveryReport({ ...wholeMonth, org: "globex" }, adminKey);
     const url = `${baseUrl}/v1/reports/spend?${new URLSearchParams({ from: wholeMonth.from, to: wholeMonth.to, org_id: "globex" })}`;

@@ -4,7 +4,17 @@ import type { SqlStore } from "@tollgate/sql";
 import { stringify } from "csv-stringify/sync";
 import express, { type Response, type Router } from "express";
 import type { z } from "zod";
-import { efficacy, rangeSchema, spend, spendSchema, TEXT_COLUMNS, top, topSchema, unitEconomics } from "./queries";
+import {
+  COLUMNS,
+  efficacy,
+  rangeSchema,
+  spend,
+  spendSchema,
+  TEXT_COLUMNS,
+  top,
+  topSchema,
+  unitEconomics,
+} from "./queries";
 
 /**
  * Reports API (viewer role and up): spend by any dimension and granularity,
@@ -18,6 +28,7 @@ export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): 
     path: string,
     schema: S,
     run: (store: SqlStore, query: z.infer<S>) => Promise<Array<Record<string, unknown>>>,
+    columns: (query: z.infer<S>) => string[],
   ) => {
     router.get(path, authenticate(deps.keys), requireRole("viewer"), async (req, res, next) => {
       const parsed = schema.safeParse(req.query);
@@ -33,20 +44,20 @@ export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): 
       }
       query.org_id ??= bound;
       try {
-        send(res, query.format, await run(deps.store, query));
+        send(res, query.format, await run(deps.store, query), columns(query));
       } catch (err) {
         next(err);
       }
     });
   };
-  report("/v1/reports/spend", spendSchema, spend);
-  report("/v1/reports/top", topSchema, top);
-  report("/v1/reports/efficacy", rangeSchema, efficacy);
-  report("/v1/reports/unit-economics", rangeSchema, unitEconomics);
+  report("/v1/reports/spend", spendSchema, spend, COLUMNS.spend);
+  report("/v1/reports/top", topSchema, top, COLUMNS.top);
+  report("/v1/reports/efficacy", rangeSchema, efficacy, COLUMNS.efficacy);
+  report("/v1/reports/unit-economics", rangeSchema, unitEconomics, COLUMNS.unitEconomics);
   return router;
 }
 
-function send(res: Response, format: "json" | "csv", rows: Array<Record<string, unknown>>): void {
+function send(res: Response, format: "json" | "csv", rows: Array<Record<string, unknown>>, columns: string[]): void {
   // Integers stay integers in JSON (UInt64 may arrive as strings from some engines).
   // Only measures: a tag such as project "2024" or user "007" stays the string it is.
   const normalized = rows.map((row) =>
@@ -58,7 +69,7 @@ function send(res: Response, format: "json" | "csv", rows: Array<Record<string, 
     ),
   );
   if (format === "csv") {
-    res.type("text/csv").send(stringify(normalized, { header: true, columns: Object.keys(normalized[0] ?? {}) }));
+    res.type("text/csv").send(stringify(normalized, { header: true, columns }));
     return;
   }
   res.json({ rows: normalized });
