@@ -1,6 +1,7 @@
 import { expect, it } from "vitest";
 import { runId } from "../support/engines";
 import { call } from "../support/http";
+import { eventually } from "../support/processes";
 
 export interface SkeletonTarget {
   ingestUrl: string;
@@ -182,11 +183,13 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
       expect((await call("GET", `${base}/readyz`)).status).toBe(200);
       const route = base === t.ingestUrl ? "/v1/events" : "/v1/check";
       expect((await call("POST", `${base}${route}`, { json: {} })).status).toBe(401);
-      const metrics = await fetch(`${base}/metrics`);
-      expect(metrics.status).toBe(200);
-      expect(await metrics.text()).toMatch(
-        new RegExp(`http_server_request_duration_count\\{[^}]*http_route="${route}"`),
-      );
+      // Recorded when the server's response finishes, which the client may see a moment before.
+      const measured = new RegExp(`http_server_request_duration_count\\{[^}]*http_route="${route}"`);
+      await eventually(async () => {
+        const metrics = await fetch(`${base}/metrics`);
+        expect(metrics.status).toBe(200);
+        return measured.test(await metrics.text()) ? true : undefined;
+      }, `${route} in ${base}/metrics`);
     }
   });
 }

@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { migrate, openServerStore, type SqlStore } from "@tollgate/sql";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { migrate, openChdbStore, openServerStore, type SqlStore } from "@tollgate/sql";
 
 /** A short random id that isolates one test's keys, database and tenants from every other. */
 export function runId(prefix = "t"): string {
@@ -30,4 +33,24 @@ export async function freshClickHouseDatabase(name = runId("tg_test_")): Promise
 export async function dropDatabase(store: SqlStore): Promise<void> {
   await store.command(`DROP DATABASE IF EXISTS ${store.database}`);
   await store.close();
+}
+
+/**
+ * The two SQL engines every store test runs on: the ClickHouse server of
+ * these machines (18.16, over HTTP) and chDB (a current engine,
+ * in-process), each opening a fresh database named `prefix` + random.
+ * `cleanup` removes chDB's directory (call it in afterAll).
+ */
+export function sqlEngines(prefix: string): {
+  engines: Array<[string, () => Promise<SqlStore>]>;
+  cleanup: () => void;
+} {
+  const chdbDir = mkdtempSync(join(tmpdir(), `tollgate-${prefix}`));
+  return {
+    engines: [
+      ["ClickHouse server", () => openServerStore({ url: engineEnv().clickhouseUrl, database: runId(prefix) })],
+      ["chDB", () => openChdbStore({ path: chdbDir, database: runId(prefix) })],
+    ],
+    cleanup: () => rmSync(chdbDir, { recursive: true, force: true }),
+  };
 }

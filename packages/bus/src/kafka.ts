@@ -69,18 +69,11 @@ export async function createKafkaPublisher(kafka: Kafka): Promise<UsagePublisher
   return {
     producer,
     publish: (events) => usage.submit(events),
-    async deadLetter(letters: ReadonlyArray<DeadLetter>) {
-      if (letters.length === 0) return;
-      await producer.send({
-        topic: TOPICS.deadLetter,
-        acks: -1,
-        messages: letters.map((letter) => ({
-          key: letter.stage,
-          value: JSON.stringify(letter),
-          headers: { "tollgate-stage": letter.stage, "tollgate-reason": letter.reason.slice(0, 200) },
-        })),
-      });
-    },
+    deadLetter: (letters: ReadonlyArray<DeadLetter>) =>
+      sendJson(producer, TOPICS.deadLetter, letters, (letter) => ({
+        key: letter.stage,
+        headers: { "tollgate-stage": letter.stage, "tollgate-reason": letter.reason.slice(0, 200) },
+      })),
     async ready() {
       if (!connected) throw new Error("Kafka producer is disconnected");
     },
@@ -100,18 +93,26 @@ export async function createAlertPublisher(kafka: Kafka) {
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
   return {
-    async publish(alerts: ReadonlyArray<{ budget_id: string; alert_id: string }>) {
-      if (alerts.length === 0) return;
-      await producer.send({
-        topic: TOPICS.alerts,
-        acks: -1,
-        messages: alerts.map((alert) => ({
-          key: alert.budget_id,
-          value: JSON.stringify(alert),
-          headers: { "tollgate-alert-id": alert.alert_id },
-        })),
-      });
-    },
+    publish: (alerts: ReadonlyArray<{ budget_id: string; alert_id: string }>) =>
+      sendJson(producer, TOPICS.alerts, alerts, (alert) => ({
+        key: alert.budget_id,
+        headers: { "tollgate-alert-id": alert.alert_id },
+      })),
     close: () => producer.disconnect(),
   };
+}
+
+/** JSON records (dead letters, alerts) with acks from all in-sync replicas; resolves once the broker has them. */
+async function sendJson<T>(
+  producer: Producer,
+  topic: string,
+  items: ReadonlyArray<T>,
+  meta: (item: T) => { key: string; headers: Record<string, string> },
+): Promise<void> {
+  if (items.length === 0) return;
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: items.map((item) => ({ ...meta(item), value: JSON.stringify(item) })),
+  });
 }

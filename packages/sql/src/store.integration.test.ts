@@ -1,32 +1,12 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sampleUsageEvent } from "@tollgate/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openChdbStore } from "./chdb-store";
+import { sqlEngines } from "../../../test/support/engines";
 import { loadMigrations, migrate } from "./migrate";
-import { openServerStore } from "./server-store";
 import type { SqlStore } from "./store";
 import { insertUsageEvents, usageEventsSince } from "./tables/usage-events";
 
-const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-chdb-it-"));
-
-// The same tests on both engines: the ClickHouse server of these machines
-// (18.16, over HTTP) and chDB (a current engine, in-process).
-const engines: Array<[string, () => Promise<SqlStore>]> = [
-  [
-    "ClickHouse server",
-    () =>
-      openServerStore({
-        url: process.env.CLICKHOUSE_URL as string,
-        database: `tg_it_${randomBytes(4).toString("hex")}`,
-      }),
-  ],
-  ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_it_${randomBytes(4).toString("hex")}` })],
-];
-
-afterAll(() => rmSync(chdbDir, { recursive: true, force: true }));
+const { engines, cleanup } = sqlEngines("tg_it_");
+afterAll(cleanup);
 
 describe.each(engines)("%s", (_name, open) => {
   let store: SqlStore;

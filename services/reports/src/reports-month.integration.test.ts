@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { KeyStore } from "@tollgate/auth";
 import { closeServer, createHttpApp, createLogger, finishHttpApp, listen, portOf } from "@tollgate/kit";
-import { migrate, openChdbStore, openServerStore, type SqlStore } from "@tollgate/sql";
+import { migrate, type SqlStore } from "@tollgate/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlEngines } from "../../../test/support/engines";
 import {
   efficacyOf,
   type ReportRange,
@@ -27,20 +25,8 @@ import { createReportsRouter } from "./service";
  * over HTTP, as JSON and as CSV, on the ClickHouse server and on chDB. The
  * expected answers come from the generated events (test/support/reports-oracle.ts).
  */
-const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-reports-month-"));
-afterAll(() => rmSync(chdbDir, { recursive: true, force: true }));
-
-const engines: Array<[string, () => Promise<SqlStore>]> = [
-  [
-    "ClickHouse server",
-    () =>
-      openServerStore({
-        url: process.env.CLICKHOUSE_URL as string,
-        database: `tg_reports_${randomBytes(4).toString("hex")}`,
-      }),
-  ],
-  ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_reports_${randomBytes(4).toString("hex")}` })],
-];
+const { engines, cleanup } = sqlEngines("tg_reports_");
+afterAll(cleanup);
 
 const events = usageMonth();
 const GRANULARITIES = ["hour", "day", "month"] as const;

@@ -1,27 +1,11 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
-import { migrate, openChdbStore, openServerStore, type SqlStore } from "@tollgate/sql";
+import { migrate, type SqlStore } from "@tollgate/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlEngines } from "../../../test/support/engines";
 import { createSinkHandler } from "./service";
 
-const chdbDir = mkdtempSync(join(tmpdir(), "tollgate-sink-it-"));
-afterAll(() => rmSync(chdbDir, { recursive: true, force: true }));
-
-// The write path on both engines: the ClickHouse 18.16 server and chDB.
-const engines: Array<[string, () => Promise<SqlStore>]> = [
-  [
-    "ClickHouse server",
-    () =>
-      openServerStore({
-        url: process.env.CLICKHOUSE_URL as string,
-        database: `tg_sink_${randomBytes(4).toString("hex")}`,
-      }),
-  ],
-  ["chDB", () => openChdbStore({ path: chdbDir, database: `tg_sink_${randomBytes(4).toString("hex")}` })],
-];
+const { engines, cleanup } = sqlEngines("tg_sink_");
+afterAll(cleanup);
 
 const base = Date.parse("2026-11-23T22:10:00Z");
 const HOUR = 3_600_000;
