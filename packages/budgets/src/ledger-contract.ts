@@ -171,4 +171,32 @@ export function ledgerContract(makeLedger: () => { ledger: Ledger; prefix: strin
     expect(sent.at(-1)?.threshold_pct).toBe(50);
     expect(before.has(sent.at(-1)?.alert_id as string)).toBe(false);
   });
+
+  it("frees each hold at its own expiry, whatever order the holds came in, released ones excepted", async () => {
+    const { ledger, prefix } = makeLedger();
+    const key = `${prefix}:v1:{t}:bud:holds-order:m:all`;
+    const line = { keys: [key], holdsKeys: [`${key}:holds`], limit: 1e12, amount: 1, hard: true, ttlSeconds: 3_600 };
+    const t0 = Date.parse("2026-11-24T10:00:00Z");
+    const n = 3_000;
+    // 7,919 is prime to 3,000: the offsets are a permutation of 0..2,999, far from insertion order.
+    const offset = (i: number) => (i * 7_919) % n;
+    const recordKey = (i: number) => `${prefix}:v1:{t}:res:holds-order-${i}`;
+    for (let i = 0; i < n; i++) {
+      const held = await ledger.reserve(
+        [line],
+        { reservationId: `r${i}`, recordKey: recordKey(i), expiresAtMs: t0 + 1_000 + offset(i) },
+        t0,
+      );
+      expect(held.held).toBe(true);
+    }
+    for (let i = 0; i < n; i += 3) {
+      expect(await ledger.release({ recordKey: recordKey(i), reservationId: `r${i}` }, t0)).toBe(true);
+    }
+    for (const at of [999, 1_000, 1_750, 2_999, 3_999]) {
+      let live = 0;
+      for (let i = 0; i < n; i++) if (i % 3 !== 0 && 1_000 + offset(i) > at) live++;
+      const [standing] = await ledger.standings([{ ...line, amount: 0 }], t0 + at);
+      expect(standing?.reserved, `at +${at} ms`).toBe(live);
+    }
+  });
 }

@@ -6,6 +6,14 @@ interface Bucket {
   reserved: number;
   /** reservation id → amount and expiry */
   holds: Map<string, { amount: number; expiresAtMs: number }>;
+  /**
+   * The holds by expiry, from `head` on (Redis keeps a sorted set for the
+   * same reason): a read drops expired holds without walking the live ones,
+   * so a check stays O(1) however many reservations are held. Entries of
+   * holds settled or released early stay until they are reached or compacted.
+   */
+  expiries: Array<{ id: string; expiresAtMs: number }>;
+  head: number;
   expiresAtMs: number | null;
 }
 
@@ -22,19 +30,45 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
   const bucket = (key: string, ttlSeconds: number, nowMs: number): Bucket => {
     let b = buckets.get(key);
     if (!b) {
-      b = { used: 0, reserved: 0, holds: new Map(), expiresAtMs: null };
+      b = { used: 0, reserved: 0, holds: new Map(), expiries: [], head: 0, expiresAtMs: null };
       buckets.set(key, b);
     }
     if (ttlSeconds > 0) b.expiresAtMs = Math.max(b.expiresAtMs ?? 0, nowMs + ttlSeconds * 1000);
     return b;
   };
   const purge = (b: Bucket, nowMs: number) => {
-    for (const [id, hold] of b.holds) {
-      if (hold.expiresAtMs <= nowMs) {
+    while (b.head < b.expiries.length) {
+      const next = b.expiries[b.head] as { id: string; expiresAtMs: number };
+      if (next.expiresAtMs > nowMs) break;
+      b.head++;
+      const hold = b.holds.get(next.id);
+      if (hold && hold.expiresAtMs <= nowMs) {
         b.reserved -= hold.amount;
-        b.holds.delete(id);
+        b.holds.delete(next.id);
       }
     }
+    // Compact: drop what was passed, and entries of holds no longer held.
+    if (b.expiries.length - b.head > 2 * b.holds.size + 1_024 || b.head > 1_024) {
+      b.expiries = b.expiries.slice(b.head).filter((e) => b.holds.get(e.id)?.expiresAtMs === e.expiresAtMs);
+      b.head = 0;
+    }
+  };
+  const addHold = (b: Bucket, id: string, amount: number, expiresAtMs: number) => {
+    b.holds.set(id, { amount, expiresAtMs });
+    const entry = { id, expiresAtMs };
+    const last = b.expiries[b.expiries.length - 1];
+    if (!last || last.expiresAtMs <= expiresAtMs) {
+      b.expiries.push(entry); // the usual case: one TTL, a clock that goes forward
+      return;
+    }
+    let lo = b.head;
+    let hi = b.expiries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((b.expiries[mid] as { expiresAtMs: number }).expiresAtMs <= expiresAtMs) lo = mid + 1;
+      else hi = mid;
+    }
+    b.expiries.splice(lo, 0, entry);
   };
   const read = (key: string, nowMs: number): Standing => {
     const b = buckets.get(key);
@@ -78,7 +112,7 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
         const key = line.keys[line.keys.length - 1] as string;
         const b = bucket(key, line.ttlSeconds, nowMs);
         b.reserved += line.amount;
-        b.holds.set(hold.reservationId, { amount: line.amount, expiresAtMs: hold.expiresAtMs });
+        addHold(b, hold.reservationId, line.amount, hold.expiresAtMs);
         record.holds.set(key, line.amount);
       }
       records.set(hold.recordKey, record);
