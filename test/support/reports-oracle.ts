@@ -5,8 +5,8 @@ import type { UsageEvent } from "@tollgate/events";
  * computed in plain JS from the events themselves (not from ClickHouse), so
  * a report test compares two independent computations. The rules below are
  * the reports' contract:
- * - hour rows (hourly spend, top): an hour counts when its start is in
- *   [from, to); day and month rows: every UTC day the range touches; raw
+ * - hour rows (hourly spend, top): every UTC hour the range touches; day
+ *   and month rows: every UTC day the range touches; raw
  *   figures (efficacy, unit economics): the whole-second time in [from, to);
  *   from and to are taken in whole seconds, like ClickHouse's DateTime;
  * - absent tags are '' and are a group of their own;
@@ -53,7 +53,7 @@ function selected(events: ReadonlyArray<UsageEvent>, range: ReportRange, window:
   const to = seconds(Date.parse(range.to));
   const lastDay = Math.floor((Date.parse(range.to) - 1) / DAY);
   const inRange = (ms: number) => {
-    if (window === "hour") return Math.floor(ms / HOUR) * HOUR >= from && Math.floor(ms / HOUR) * HOUR < to;
+    if (window === "hour") return Math.floor(ms / HOUR) >= Math.floor(from / HOUR) && Math.floor(ms / HOUR) * HOUR < to;
     if (window === "day") return Math.floor(ms / DAY) >= Math.floor(from / DAY) && Math.floor(ms / DAY) <= lastDay;
     return seconds(ms) >= from && seconds(ms) < to;
   };

@@ -58,8 +58,9 @@ type Range = z.infer<typeof rangeSchema> & Record<string, unknown>;
 
 /** WHERE clause and parameters shared by every report: the org, the time range, the filters. */
 function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"): { sql: string; params: SqlParams } {
-  // Hours and raw times: [from, to). Days: every UTC day the range touches
-  // (a daily report cannot split a day).
+  // Rollups cannot split their periods: hours and days count when the range
+  // touches them (from 13:30 includes the 13:00 hour; to 05:45 the 05:00 hour).
+  // Raw times (efficacy, unit economics): [from, to) to the second.
   const clauses = [
     "org_id = {org:String}",
     `${timeColumn} >= {from:${timeType}}`,
@@ -67,7 +68,7 @@ function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"):
   ];
   const params: Record<string, string | number> = {
     org: range.org_id ?? "",
-    from: Date.parse(range.from),
+    from: timeColumn === "hour" ? Math.floor(Date.parse(range.from) / 3_600_000) * 3_600_000 : Date.parse(range.from),
     to: timeType === "Date" ? Date.parse(range.to) - 1 : Date.parse(range.to),
   };
   for (const filter of FILTERS) {

@@ -139,7 +139,7 @@ describe.each(engines)("reports over a generated month on %s", (_name, open) => 
   });
 
   it("answers every report over a range that cuts both months partway through a day", async () => {
-    // 13:30 UTC to 05:45:10 UTC: hours from 14:00, days from the 20th through the 7th, raw figures to the second.
+    // 13:30 UTC to 05:45:10 UTC: hours 13:00 through 05:00, days the 20th through the 7th, raw figures to the second.
     await expectEveryReport({ org: "acme", from: "2026-10-20T15:30:00+02:00", to: "2026-11-07T05:45:10Z" });
   });
 
