@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bindSql, quoteIdentifier, quoteString, SqlBindError } from "./bind";
+import { bindSql, quoteIdentifier, quoteString, SqlBindError, tabSeparatedField } from "./bind";
 
 describe("bindSql", () => {
   it("replaces placeholders by typed literals", () => {
@@ -24,6 +24,11 @@ describe("bindSql", () => {
     expect(bindSql("SELECT {v:String}", { v: "'; DROP TABLE usage_events; --" })).toBe(
       "SELECT '\\'; DROP TABLE usage_events; --'",
     );
+  });
+
+  it("escapes every character that could end a TabSeparated field or row", () => {
+    expect(tabSeparatedField("plain-id")).toBe("plain-id");
+    expect(tabSeparatedField("a\tb\nc\rd\\e\0f")).toBe("a\\tb\\nc\\rd\\\\e\\0f");
   });
 
   it("refuses values that do not fit the declared type", () => {

@@ -31,9 +31,22 @@ const NEEDS_ESCAPE = /[\\'\0\n\r\t]/;
 
 /** A ClickHouse string literal: backslash and quote escaped, control bytes spelled out. */
 export function quoteString(value: string): string {
+  return `'${escapeString(value)}'`;
+}
+
+/**
+ * A value as one field of TabSeparated input: the same escapes as a literal,
+ * which is what that format reads (so a tab or newline in a value cannot
+ * start a new field or row).
+ */
+export function tabSeparatedField(value: string): string {
+  return escapeString(value);
+}
+
+function escapeString(value: string): string {
   // Most values need no escape: one regex test instead of a loop per character (the sink binds 50,000 ids).
-  if (!NEEDS_ESCAPE.test(value)) return `'${value}'`;
-  let out = "'";
+  if (!NEEDS_ESCAPE.test(value)) return value;
+  let out = "";
   for (const ch of value) {
     switch (ch) {
       case "\\":
@@ -58,7 +71,7 @@ export function quoteString(value: string): string {
         out += ch;
     }
   }
-  return `${out}'`;
+  return out;
 }
 
 export function quoteIdentifier(name: string): string {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlEngines } from "../../../test/support/engines";
 import { loadMigrations, migrate } from "./migrate";
 import type { SqlStore } from "./store";
-import { insertUsageEvents, usageEventsSince } from "./tables/usage-events";
+import { insertUsageEvents, storedEventIds, usageEventsSince } from "./tables/usage-events";
 
 const { engines, cleanup } = sqlEngines("tg_it_");
 afterAll(cleanup);
@@ -69,6 +69,17 @@ describe.each(engines)("%s", (_name, open) => {
       expect(rows[0]?.v).toBe(value);
     }
     expect((await store.query("SELECT count() AS n FROM usage_events")).length).toBe(1);
+  });
+
+  it("looks up lists of hostile strings as data, and finds stored ids among them", async () => {
+    const hostile = ["tab\there", "new\nline", "cr\rlf", "back\\slash", "\\", "quote'", "nul\0byte", "ünïcødé 🚀", ""];
+    const echoed = await store.queryWithList<{ value: string }>("SELECT value FROM {list}", hostile);
+    expect(echoed.map((r) => r.value)).toEqual(hostile);
+
+    const stored = hostile.slice(0, 5).map((id, i) => sampleUsageEvent({ event_id: `${id}-${i}` }));
+    await insertUsageEvents(store, stored);
+    const asked = [...stored.map((e) => e.event_id), ...hostile.map((id) => `${id}-absent`)];
+    expect([...(await storedEventIds(store, asked))].sort()).toEqual(stored.map((e) => e.event_id).sort());
   });
 });
 
