@@ -202,6 +202,67 @@ export function budgetScenario(target: () => SkeletonTarget): void {
     expect(foreign.status).toBe(403);
   });
 
+  it("answers checks alike whichever path serves them (direct for plain JSON, Express for the rest)", async () => {
+    const url = `${target().enforcementUrl}/v1/check`;
+    const ask = { org_id: org, project_id: project, user_id: "soft-user", agent_id: "a", model: "gpt-4o" };
+    // Plain JSON (with or without a query string, with a charset) is answered directly; gzip goes through Express.
+    const replies = await Promise.all([
+      call("POST", url, { key: agentKey, json: ask }),
+      call("POST", `${url}?from=sdk`, { key: agentKey, json: ask }),
+      call("POST", url, { key: agentKey, raw: JSON.stringify(ask), contentType: "application/json; charset=UTF-8" }),
+      call("POST", url, { key: agentKey, json: ask, gzip: true }),
+    ]);
+    for (const reply of replies) {
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(reply.body).toMatchObject({ decision: "allow", reason: "within every matching budget" });
+      expect(reply.body.budgets.map((b: { id: string }) => b.id).sort()).toEqual(
+        replies[0]?.body.budgets.map((b: { id: string }) => b.id).sort(),
+      );
+    }
+
+    // Each refusal, plain and gzipped: the same status and error on both paths.
+    const both = async (options: Parameters<typeof call>[2]) => [
+      await call("POST", url, options),
+      await call("POST", url, { ...options, gzip: true }),
+    ];
+    for (const reply of await both({ json: ask })) {
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer realm="tollgate"/);
+      expect(reply.body.message).toMatch(/Authorization: Bearer/);
+    }
+    for (const reply of await both({ key: viewerKey, json: ask })) {
+      expect(reply.status).toBe(403);
+      expect(reply.body.message).toBe("this route needs the role agent; the key has the role viewer");
+    }
+    for (const reply of await both({ key: agentKey, raw: "{not json", contentType: "application/json" })) {
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ error: "invalid_json", message: expect.stringMatching(/not valid JSON/) });
+    }
+    for (const reply of await both({ key: agentKey, json: { ...ask, input_tokens: 1.5 } })) {
+      expect(reply.status).toBe(400);
+      expect(reply.body.errors.map((e: { path: string }) => e.path)).toEqual(["input_tokens"]);
+    }
+    const big = JSON.stringify({ ...ask, feature: "x".repeat(20_000) });
+    for (const reply of await both({ key: agentKey, raw: big, contentType: "application/json" })) {
+      expect(reply.status).toBe(413);
+      expect(reply.body).toMatchObject({ error: "payload_too_large" });
+    }
+    // Without a Content-Length (chunked), the direct path finds the limit while reading.
+    const chunked = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
+      body: new Blob([big]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ error: "payload_too_large" });
+    // Not JSON at all: Express serves it, and the schema names the problem.
+    const text = await call("POST", url, { key: agentKey, raw: "user_id=u", contentType: "text/plain" });
+    expect(text.status).toBe(400);
+    expect(text.body.error).toBe("invalid_request");
+  });
+
   it("applies tier budgets to assigned users and admin grants until they expire", async () => {
     const t = target();
     const freeUser = runId("free_");

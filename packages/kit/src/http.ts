@@ -1,12 +1,6 @@
-import type { Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import { metrics } from "@opentelemetry/api";
-import express, {
-  type ErrorRequestHandler,
-  type Express,
-  type Request,
-  type RequestHandler,
-  type Response,
-} from "express";
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
 import { pinoHttp } from "pino-http";
 
@@ -83,7 +77,7 @@ export function finishHttpApp(app: Express, logger: Logger): void {
 }
 
 /** Maps body-parser errors (raised before any route runs) to the right 4xx. */
-function toClientError(err: unknown): { status: number; code: string; message: string } | null {
+export function toClientError(err: unknown): { status: number; code: string; message: string } | null {
   if (typeof err !== "object" || err === null) return null;
   const e = err as { type?: string; status?: number; limit?: number; message?: string };
   switch (e.type) {
@@ -111,16 +105,24 @@ function toClientError(err: unknown): { status: number; code: string; message: s
 const HEALTH_ROUTES = /^\/(livez|readyz|metrics)/;
 const levelOf = (status: number, err?: unknown) => (err || status >= 500 ? "error" : status >= 400 ? "info" : "debug");
 
+/** What is recorded of one finished request: its duration by route, and a log line when it failed. */
+export type RequestObserver = (request: {
+  method: string;
+  url: string;
+  /** The route pattern, never the raw path: ids in paths would explode the series. */
+  route: string;
+  status: number;
+  startedMs: number;
+}) => void;
+
 /**
  * Every request's duration goes to the http.server.request.duration
- * histogram (served at /metrics). One log line per completed request, the
- * Authorization header redacted by the
- * logger. With debug on, pino-http logs every request in full. Otherwise
- * only failures are logged, without pino-http's per-request child logger:
- * building it cost about a tenth of enforcement's CPU under load for lines
- * that were then dropped (bench/check profile).
+ * histogram (served at /metrics), and `log` says which requests get a log
+ * line: failures (4xx, 5xx), all, or none (pino-http logs them). The
+ * Authorization header is never logged. Shared by the Express stack and the
+ * direct routes.
  */
-function requestLogging(logger: Logger): RequestHandler {
+export function requestObserver(logger: Logger, log: "failures" | "all" | "none"): RequestObserver {
   const duration = metrics.getMeter("tollgate-http").createHistogram("http.server.request.duration", {
     description: "Duration of HTTP server requests (OpenTelemetry semantic conventions)",
     unit: "s",
@@ -129,48 +131,59 @@ function requestLogging(logger: Logger): RequestHandler {
       explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     },
   });
-  const measure = (req: Request, res: Response, started: number) => {
-    if (HEALTH_ROUTES.test(req.originalUrl)) return;
-    duration.record((performance.now() - started) / 1000, {
-      "http.request.method": req.method,
-      // The route pattern, never the raw path: ids in paths would explode the series.
-      "http.route": req.route ? `${req.baseUrl}${String(req.route.path)}` : "(unmatched)",
-      "http.response.status_code": res.statusCode,
+  return ({ method, url, route, status, startedMs }) => {
+    if (HEALTH_ROUTES.test(url)) return;
+    const elapsedMs = performance.now() - startedMs;
+    duration.record(elapsedMs / 1000, {
+      "http.request.method": method,
+      "http.route": route,
+      "http.response.status_code": status,
     });
-  };
-  if (logger.isLevelEnabled("debug")) {
-    const logging = pinoHttp({
-      logger,
-      customLogLevel: (_req, res, err) => levelOf(res.statusCode, err),
-      autoLogging: { ignore: (req) => HEALTH_ROUTES.test(req.url ?? "") },
-    });
-    return (req, res, next) => {
-      const started = performance.now();
-      res.once("finish", () => measure(req, res, started));
-      logging(req, res, next);
-    };
-  }
-  return (req, res, next) => {
-    const started = performance.now();
-    res.once("finish", () => {
-      measure(req, res, started);
-      if (res.statusCode < 400) return;
-      logger[levelOf(res.statusCode)](
-        {
-          req: { method: req.method, url: req.originalUrl },
-          res: { statusCode: res.statusCode },
-          responseTime: Math.round(performance.now() - started),
-        },
-        "request completed",
-      );
-    });
-    next();
+    if (log === "none" || (log === "failures" && status < 400)) return;
+    logger[levelOf(status)](
+      { req: { method, url }, res: { statusCode: status }, responseTime: Math.round(elapsedMs) },
+      "request completed",
+    );
   };
 }
 
-export function listen(app: Express, port: number, host: string): Promise<Server> {
+/**
+ * The Express stack's request observation. With debug on, pino-http logs
+ * every request in full. Otherwise only failures are logged, without
+ * pino-http's per-request child logger: building it cost about a tenth of
+ * enforcement's CPU under load for lines that were then dropped (bench/check
+ * profile).
+ */
+function requestLogging(logger: Logger): RequestHandler {
+  const debug = logger.isLevelEnabled("debug");
+  const observe = requestObserver(logger, debug ? "none" : "failures");
+  const logging = debug
+    ? pinoHttp({
+        logger,
+        customLogLevel: (_req, res, err) => levelOf(res.statusCode, err),
+        autoLogging: { ignore: (req) => HEALTH_ROUTES.test(req.url ?? "") },
+      })
+    : null;
+  return (req, res, next) => {
+    const startedMs = performance.now();
+    res.once("finish", () =>
+      observe({
+        method: req.method,
+        url: req.originalUrl,
+        route: req.route ? `${req.baseUrl}${String(req.route.path)}` : "(unmatched)",
+        status: res.statusCode,
+        startedMs,
+      }),
+    );
+    if (logging) logging(req, res, next);
+    else next();
+  };
+}
+
+/** Serves an Express app, or the request listener of `withDirectRoutes` in front of one. */
+export function listen(handler: Express | RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer(handler).listen(port, host);
     server.once("listening", () => resolve(server));
     server.once("error", reject);
   });

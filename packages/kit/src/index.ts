@@ -1,3 +1,4 @@
+export * from "./direct-routes";
 export * from "./env";
 export * from "./http";
 export * from "./lifecycle";

@@ -5,7 +5,7 @@ import { KeyStore } from "@tollgate/auth";
 import { type BudgetEngine, BudgetStore, createMemoryLedger, GrantStore, TierStore } from "@tollgate/budgets";
 import { createEmbeddedBus } from "@tollgate/bus";
 import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
-import { budgetEngineFor, createEnforcementRouter } from "@tollgate/enforcement";
+import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "@tollgate/enforcement";
 import { createIngestRouter } from "@tollgate/ingest";
 import {
   closeServer,
@@ -17,6 +17,7 @@ import {
   parseEnv,
   portOf,
   type Telemetry,
+  withDirectRoutes,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
 import { createReportsRouter } from "@tollgate/reports";
@@ -103,7 +104,11 @@ export async function main(telemetry: Telemetry): Promise<void> {
 
   const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
   const reportsServer = await listen(reportsApp, env.REPORTS_PORT, env.TOLLGATE_HOST);
-  const enforcementServer = await listen(enforcementApp, env.ENFORCEMENT_PORT, env.TOLLGATE_HOST);
+  const enforcementServer = await listen(
+    withDirectRoutes(enforcementApp, enforcementDirectRoutes({ engine, keys }), logger),
+    env.ENFORCEMENT_PORT,
+    env.TOLLGATE_HOST,
+  );
 
   // Stated order: not ready → HTTP closed (in-flight publishes finish) → bus
   // drained → chDB closed → telemetry.

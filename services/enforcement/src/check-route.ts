@@ -1,7 +1,16 @@
-import { principalOf } from "@tollgate/auth";
+import {
+  authenticate,
+  type KeyStore,
+  type Principal,
+  principalFromHeader,
+  principalOf,
+  requireRole,
+  roleRefusal,
+} from "@tollgate/auth";
 import type { BudgetEngine } from "@tollgate/budgets";
 import { fromZodIssues } from "@tollgate/events";
-import type { RequestHandler } from "express";
+import { type DirectRoute, isPlainJson, readJsonBody, respondJson } from "@tollgate/kit";
+import express, { type RequestHandler } from "express";
 import { z } from "zod";
 import { IDENTITY_FIELDS, resolveSubject, tag } from "./subject";
 
@@ -22,40 +31,81 @@ const checkSchema = z.strictObject(
   { error: "must be a JSON object" },
 );
 
+/** The largest check request body, in both of its routes. */
+export const CHECK_BODY_LIMIT_BYTES = 16 * 1024;
+
 /**
  * POST /v1/check: may this subject spend about this much now? Evaluates
  * every matching budget and answers with the strictest decision, the
  * budget that decided, and every budget's standing; with reserve=true it
- * holds the estimate against all of them at once, or against none.
+ * holds the estimate against all of them at once, or against none. One
+ * implementation for the Express route and the direct one.
  */
+async function answerCheck(
+  engine: BudgetEngine,
+  input: unknown,
+  principal: Principal,
+): Promise<{ status: number; body: unknown }> {
+  const parsed = checkSchema.safeParse(input);
+  if (!parsed.success) {
+    return { status: 400, body: { error: "invalid_request", errors: fromZodIssues(parsed.error.issues) } };
+  }
+  const body = parsed.data as z.infer<typeof checkSchema> & Partial<Record<(typeof IDENTITY_FIELDS)[number], string>>;
+  const resolved = resolveSubject(body, principal);
+  if ("forbidden" in resolved) return { status: 403, body: { error: "forbidden", message: resolved.forbidden } };
+  const subject = { ...resolved.subject, provider: body.provider ?? null, model: body.model ?? null };
+  const result = await engine.check(
+    subject,
+    { model: body.model ?? null, input_tokens: body.input_tokens, max_output_tokens: body.max_output_tokens },
+    body.reserve,
+  );
+  return { status: 200, body: result };
+}
+
+/** The Express route: gzip bodies, other content types, and whatever the direct route declines. */
 export function checkRoute(engine: BudgetEngine): RequestHandler {
   return async (req, res, next) => {
-    const parsed = checkSchema.safeParse(req.body);
-    if (!parsed.success) {
-      res.status(400).json({ error: "invalid_request", errors: fromZodIssues(parsed.error.issues) });
-      return;
-    }
-    const body = parsed.data as z.infer<typeof checkSchema> & Partial<Record<(typeof IDENTITY_FIELDS)[number], string>>;
-    const resolved = resolveSubject(body, principalOf(res));
-    if ("forbidden" in resolved) {
-      res.status(403).json({ error: "forbidden", message: resolved.forbidden });
-      return;
-    }
-    const subject = {
-      ...resolved.subject,
-      provider: body.provider ?? null,
-      model: body.model ?? null,
-    };
     try {
-      const result = await engine.check(
-        subject,
-        { model: body.model ?? null, input_tokens: body.input_tokens, max_output_tokens: body.max_output_tokens },
-        body.reserve,
-      );
-      res.json(result);
+      const { status, body } = await answerCheck(engine, req.body, principalOf(res));
+      res.status(status).json(body);
     } catch (err) {
       next(err);
     }
+  };
+}
+
+const CHECK_ROLES = ["agent"] as const;
+
+/** The Express route's middleware, in its order: who asks, may they, the body. */
+export function checkMiddleware(keys: KeyStore): RequestHandler[] {
+  return [authenticate(keys), requireRole(...CHECK_ROLES), express.json({ limit: CHECK_BODY_LIMIT_BYTES })];
+}
+
+/**
+ * The direct route (see DirectRoute): plain JSON bodies, answered without
+ * Express — same checks in the same order (key, role, body), same answers.
+ */
+export function checkDirectRoute(engine: BudgetEngine, keys: KeyStore): DirectRoute {
+  return {
+    method: "POST",
+    path: "/v1/check",
+    takes: (req) => isPlainJson(req, CHECK_BODY_LIMIT_BYTES),
+    async handle(req, res) {
+      const found = await principalFromHeader(keys, req.headers.authorization);
+      const refusal = "refusal" in found ? found.refusal : roleRefusal(found.principal, CHECK_ROLES);
+      if (refusal) {
+        respondJson(res, refusal.status, refusal.body, refusal.headers);
+        return;
+      }
+      if (!("principal" in found)) return; // (the refusal above)
+      const read = await readJsonBody(req, CHECK_BODY_LIMIT_BYTES);
+      if (!read.ok) {
+        respondJson(res, read.refusal.status, read.refusal.body, read.refusal.headers);
+        return;
+      }
+      const { status, body } = await answerCheck(engine, read.value, found.principal);
+      respondJson(res, status, body);
+    },
   };
 }
 

@@ -11,12 +11,13 @@ import {
   parseEnv,
   portOf,
   type Telemetry,
+  withDirectRoutes,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
 import { openServerStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { enforcementEnvSchema } from "./env";
-import { budgetEngineFor, createEnforcementRouter } from "./service";
+import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "./service";
 
 /** Distributed mode: enforcement reads the Redis counters the aggregator writes. */
 export async function main(telemetry: Telemetry): Promise<void> {
@@ -72,7 +73,11 @@ export async function main(telemetry: Telemetry): Promise<void> {
   });
   app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
   finishHttpApp(app, logger);
-  const server = await listen(app, env.ENFORCEMENT_PORT, env.ENFORCEMENT_HOST);
+  const server = await listen(
+    withDirectRoutes(app, enforcementDirectRoutes({ engine, keys }), logger),
+    env.ENFORCEMENT_PORT,
+    env.ENFORCEMENT_HOST,
+  );
   logger.info({ port: portOf(server) }, "enforcement listening");
 
   lifecycle.onShutdown("http", () => closeServer(server));

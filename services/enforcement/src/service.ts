@@ -8,10 +8,11 @@ import {
   type TierStore,
 } from "@tollgate/budgets";
 import type { CounterStore, KeyBuilder } from "@tollgate/counters";
+import type { DirectRoute } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
 import { budgetsRouter } from "./budgets-route";
-import { checkRoute, releaseRoute } from "./check-route";
+import { checkDirectRoute, checkMiddleware, checkRoute, releaseRoute } from "./check-route";
 import { usageRoute } from "./usage-route";
 
 export interface EnforcementDeps {
@@ -62,18 +63,21 @@ export function budgetEngineFor(deps: {
   });
 }
 
+/**
+ * The routes served ahead of Express (see DirectRoute), the same in both
+ * modes: pass them to withDirectRoutes with the app of createEnforcementRouter.
+ */
+export function enforcementDirectRoutes(deps: Pick<EnforcementDeps, "engine" | "keys">): DirectRoute[] {
+  return [checkDirectRoute(deps.engine, deps.keys)];
+}
+
 /** Enforcement's routes, the same in both modes; the stores decide Redis or memory. */
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
   // The hot path first: every inference asks /v1/check, so it is matched
-  // before the admin routers' layers are walked.
-  router.post(
-    "/v1/check",
-    authenticate(deps.keys),
-    requireRole("agent"),
-    express.json({ limit: "16kb" }),
-    checkRoute(deps.engine),
-  );
+  // before the admin routers' layers are walked (plain JSON checks do not
+  // even get here: see enforcementDirectRoutes).
+  router.post("/v1/check", ...checkMiddleware(deps.keys), checkRoute(deps.engine));
   router.use(keysRouter(deps.keys));
   router.use(
     budgetsRouter({
