@@ -9,7 +9,7 @@
  * nothing is asserted on timings.
  *
  *   bash infra/local/up.sh && source .tollgate/infra/env
- *   pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2]
+ *   pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--only json|otlp]
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -33,12 +33,15 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     warmup: { type: "string", default: "2" },
+    only: { type: "string" },
     help: { type: "boolean", default: false },
   },
   allowPositionals: true, // `pnpm bench:ingest -- --seconds 3` passes a lone "--"
 });
 if (args.help) {
-  console.log(`usage: ${UP}\n       pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2]`);
+  console.log(
+    `usage: ${UP}\n       pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--only json|otlp]`,
+  );
   process.exit(0);
 }
 function positive(name: string, value: string): number {
@@ -203,7 +206,8 @@ async function main(): Promise<number> {
   const rows: { baseline: Row[]; ingest: Row[] } = { baseline: [], ingest: [] };
   let failures = 0;
   rows.baseline.push(await baseline("raw kafkajs producer (1st)"));
-  for (const workload of workloads) {
+  const chosen = workloads.filter((w) => !args.only || w.name.toLowerCase().includes(args.only.toLowerCase()));
+  for (const workload of chosen) {
     checkInterrupted();
     progress(`${workload.name}: ${warmupSeconds} s warm-up + ${seconds} s`);
     const { row, failed } = await httpRun(workload, { seconds, warmupSeconds, connections });

@@ -15,6 +15,13 @@ describe("deriveEventId", () => {
     expect(deriveEventId(undefined, "a:b", "c")).not.toBe(deriveEventId(undefined, "a", "b:c"));
   });
 
+  it("derives the same id in every release (a span retried across an upgrade is still one event)", () => {
+    // sha256("tollgate:span:32:<trace>:<span>"), first 32 hex digits.
+    expect(deriveEventId(undefined, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")).toBe(
+      "sp_dde7d37bf0e9909e5e50d273a7c00ad1",
+    );
+  });
+
   it("generates a fresh UUID otherwise", () => {
     const a = deriveEventId(undefined, "tr_only", undefined);
     expect(a).toMatch(/^[0-9a-f-]{36}$/);

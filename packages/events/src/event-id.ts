@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 
 /**
  * event_id is the idempotency key downstream (Redis guard, ClickHouse dedup).
@@ -15,8 +15,8 @@ export function deriveEventId(
   if (given !== undefined && given.length > 0) return given;
   if (traceId && spanId) {
     // Hash so the id has a fixed length and no separator ambiguity
-    // ("a:b"+"c" vs "a"+"b:c").
-    const digest = createHash("sha256").update(`tollgate:span:${traceId.length}:${traceId}:${spanId}`).digest("hex");
+    // ("a:b"+"c" vs "a"+"b:c"). One-shot hash(): no Hash object per span.
+    const digest = hash("sha256", `tollgate:span:${traceId.length}:${traceId}:${spanId}`, "hex");
     return `sp_${digest.slice(0, 32)}`;
   }
   return randomUUID();
