@@ -36,6 +36,11 @@ function agentTrace(): ReadableSpan[] {
         ratio: 0.5,
         flag: true,
         list: ["a", "b"],
+        // Zero values of each type are on the wire (a oneof member is always sent) and must read back.
+        "gen_ai.usage.reasoning.output_tokens": 0,
+        off: false,
+        none: 0.0,
+        blank: "",
       },
     },
     ctx,
@@ -67,6 +72,10 @@ describe("OTLP decoding", () => {
       "big.int": String(2 ** 53 + 2), // never a silently rounded number
       ratio: 0.5,
       flag: true,
+      "gen_ai.usage.reasoning.output_tokens": 0,
+      off: false,
+      none: 0,
+      blank: "",
     });
     expect(chat?.attributes).not.toHaveProperty("list");
     expect(chat?.resource).toMatchObject({ "tollgate.project.id": "p1" });

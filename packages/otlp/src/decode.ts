@@ -36,13 +36,12 @@ const STATUS_CODE_ERROR = 2;
 
 /**
  * protobufjs' decoded messages, read in place (no toObject copy: this is the
- * hot path). Unset scalars read as the prototype's defaults, so a oneof is
- * read through its virtual field, which names the member that is set; int64
+ * hot path). Unset scalars read as the prototype's defaults, so the member
+ * of a oneof that is set is the one that is an own property; int64
  * and fixed64 arrive as Long objects (or numbers, without the long package).
  */
 type ProtoLong = number | { high: number; low: number; toNumber(): number; toString(): string };
 interface ProtoAnyValue {
-  value?: "stringValue" | "boolValue" | "intValue" | "doubleValue" | string;
   stringValue: string;
   boolValue: boolean;
   intValue: ProtoLong;
@@ -101,23 +100,17 @@ export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
 
 function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
   const out: Attributes = {};
-  for (const { key, value } of list ?? []) {
+  if (!list) return out;
+  for (const { key, value } of list) {
     if (!key || !value) continue;
-    switch (value.value) {
-      case "stringValue":
-        out[key] = value.stringValue;
-        break;
-      case "boolValue":
-        out[key] = value.boolValue;
-        break;
-      case "intValue":
-        out[key] = protoInt64(value.intValue);
-        break;
-      case "doubleValue":
-        out[key] = value.doubleValue;
-        break;
-      default: // arrays, maps, bytes: not read
-    }
+    // Which member of the oneof is set: decoded fields are own properties
+    // (unset ones are the prototype's defaults). protobufjs' virtual `value`
+    // getter answers the same but lists the object's keys on every read.
+    if (Object.hasOwn(value, "stringValue")) out[key] = value.stringValue;
+    else if (Object.hasOwn(value, "intValue")) out[key] = protoInt64(value.intValue);
+    else if (Object.hasOwn(value, "boolValue")) out[key] = value.boolValue;
+    else if (Object.hasOwn(value, "doubleValue")) out[key] = value.doubleValue;
+    // arrays, maps, bytes: not read
   }
   return out;
 }

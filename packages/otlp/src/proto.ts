@@ -12,16 +12,21 @@ const OTLP_TRACE_PROTO = `
 syntax = "proto3";
 package tollgate.otlp;
 
+// Upstream, these fields are the members of "oneof value". Declared as
+// "optional" fields here (the same wire format, the same explicit presence):
+// decoding a member of a real oneof makes protobufjs delete every other
+// member from the message, which was a sixth of decoding and left each
+// AnyValue a slow dictionary object. A member that was sent — even 0, false
+// or "" — is an own property of the decoded message (a plain proto3 field
+// would drop those).
 message AnyValue {
-  oneof value {
-    string string_value = 1;
-    bool bool_value = 2;
-    int64 int_value = 3;
-    double double_value = 4;
-    ArrayValue array_value = 5;
-    KeyValueList kvlist_value = 6;
-    bytes bytes_value = 7;
-  }
+  optional string string_value = 1;
+  optional bool bool_value = 2;
+  optional int64 int_value = 3;
+  optional double double_value = 4;
+  ArrayValue array_value = 5;
+  KeyValueList kvlist_value = 6;
+  bytes bytes_value = 7;
 }
 message ArrayValue { repeated AnyValue values = 1; }
 message KeyValueList { repeated KeyValue values = 1; }

@@ -84,6 +84,9 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
   for (const span of spans) byId.set(spanKey(span.traceId, span.spanId), span);
   const parentOf = (span: OtlpSpan) =>
     span.parentSpanId ? byId.get(spanKey(span.traceId, span.parentSpanId)) : undefined;
+  // A chain of parents is at most as long as the request has spans; a cycle
+  // of parent ids is cut there instead of looping forever.
+  const ancestors: Ancestors = { parentOf, maxDepth: spans.length };
 
   const kinds = new Map<OtlpSpan, Kind>(spans.map((span) => [span, kindOf(span)]));
   // Only the innermost usage is counted: a span with usage below it (a
@@ -92,9 +95,8 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
   const hasCountedDescendant = new Set<OtlpSpan>();
   for (const span of spans) {
     if (kinds.get(span) === "not_usage" || !hasTokens(span.attributes)) continue;
-    const seen = new Set<OtlpSpan>();
-    for (let p = parentOf(span); p && !seen.has(p); p = parentOf(p)) {
-      seen.add(p); // a cycle of parent ids must not loop forever
+    let depth = 0;
+    for (let p = parentOf(span); p && depth < ancestors.maxDepth; p = parentOf(p), depth++) {
       hasCountedDescendant.add(p);
     }
   }
@@ -113,7 +115,7 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
       });
       continue;
     }
-    result.usage.push({ span, input: toEventInput(span, parentOf) });
+    result.usage.push({ span, input: toEventInput(span, ancestors) });
   }
   return result;
 }
@@ -130,21 +132,28 @@ function hasTokens(attrs: Attributes): boolean {
   return first(attrs, NAMES.input) !== undefined || first(attrs, NAMES.output) !== undefined;
 }
 
-function toEventInput(span: OtlpSpan, parentOf: (span: OtlpSpan) => OtlpSpan | undefined): Record<string, unknown> {
+interface Ancestors {
+  parentOf: (span: OtlpSpan) => OtlpSpan | undefined;
+  maxDepth: number;
+}
+
+const IDENTITY_FIELDS = Object.entries(IDENTITY);
+
+function toEventInput(span: OtlpSpan, ancestors: Ancestors): Record<string, unknown> {
   const attrs = span.attributes;
-  const identity: Record<string, AttributeValue | undefined> = {};
-  for (const [field, names] of Object.entries(IDENTITY)) {
-    const value = inherited(span, names, parentOf) ?? first(span.resource, names);
-    // A numeric user id is still an id.
-    identity[field] = typeof value === "number" ? String(value) : value;
-  }
-  const model = first(attrs, NAMES.model) ?? first(span.resource, NAMES.model);
-  const cost = first(attrs, NAMES.cost);
-  return {
+  const input: Record<string, unknown> = {
     trace_id: span.traceId || undefined,
     span_id: span.spanId || undefined,
     timestamp: span.endTimeMs ?? span.startTimeMs ?? undefined,
-    ...identity,
+  };
+  for (const [field, names] of IDENTITY_FIELDS) {
+    const value = inherited(span, names, ancestors) ?? first(span.resource, names);
+    // A numeric user id is still an id.
+    input[field] = typeof value === "number" ? String(value) : value;
+  }
+  const model = first(attrs, NAMES.model) ?? first(span.resource, NAMES.model);
+  const cost = first(attrs, NAMES.cost);
+  return Object.assign(input, {
     provider: first(attrs, NAMES.provider) ?? first(span.resource, NAMES.provider),
     model,
     usage: {
@@ -156,17 +165,12 @@ function toEventInput(span: OtlpSpan, parentOf: (span: OtlpSpan) => OtlpSpan | u
     },
     cost_usd: cost,
     status: span.error ? "error" : "ok",
-  };
+  });
 }
 
-function inherited(
-  span: OtlpSpan,
-  names: ReadonlyArray<string>,
-  parentOf: (span: OtlpSpan) => OtlpSpan | undefined,
-): AttributeValue | undefined {
-  const seen = new Set<OtlpSpan>();
-  for (let s: OtlpSpan | undefined = span; s && !seen.has(s); s = parentOf(s)) {
-    seen.add(s);
+function inherited(span: OtlpSpan, names: ReadonlyArray<string>, ancestors: Ancestors): AttributeValue | undefined {
+  let depth = 0;
+  for (let s: OtlpSpan | undefined = span; s && depth <= ancestors.maxDepth; s = ancestors.parentOf(s), depth++) {
     const value = first(s.attributes, names);
     if (value !== undefined) return value;
   }
