@@ -92,12 +92,16 @@ export function checkDirectRoute(engine: BudgetEngine, keys: KeyStore): DirectRo
     takes: (req) => isPlainJson(req, CHECK_BODY_LIMIT_BYTES),
     async handle(req, res) {
       const found = await principalFromHeader(keys, req.headers.authorization);
-      const refusal = "refusal" in found ? found.refusal : roleRefusal(found.principal, CHECK_ROLES);
-      if (refusal) {
-        respondJson(res, refusal.status, refusal.body, refusal.headers);
+      if ("refusal" in found) {
+        respondJson(res, found.refusal.status, found.refusal.body, found.refusal.headers);
         return;
       }
-      if (!("principal" in found)) return; // (the refusal above)
+      const forbidden = roleRefusal(found.principal, CHECK_ROLES);
+      if (forbidden) {
+        respondJson(res, forbidden.status, forbidden.body, forbidden.headers);
+        return;
+      }
+      // The body is read only once the key may check (as in the Express route).
       const read = await readJsonBody(req, CHECK_BODY_LIMIT_BYTES);
       if (!read.ok) {
         respondJson(res, read.refusal.status, read.refusal.body, read.refusal.headers);
