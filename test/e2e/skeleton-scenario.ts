@@ -176,6 +176,77 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
     expect(gz.status).toBe(202);
   });
 
+  it("answers reports alike whichever path serves them (direct for plain JSON, Express for the rest)", async () => {
+    const url = `${target().ingestUrl}/v1/events`;
+    const event = (user: string) => ({
+      event_id: runId("evt_"),
+      project_id: "p",
+      user_id: user,
+      agent_id: "a",
+      model: "gpt-4o",
+      usage: { input_tokens: 3, output_tokens: 2 },
+    });
+    const user = runId("user_paths_");
+    // Plain JSON is answered directly; gzip, and a +json type, go through Express.
+    const replies = [
+      await call("POST", url, { key: agentKey, json: event(user) }),
+      await call("POST", `${url}?sdk=1`, { key: agentKey, json: { events: [event(user), event(user)] } }),
+      await call("POST", url, { key: agentKey, json: event(user), gzip: true }),
+      await call("POST", url, {
+        key: agentKey,
+        raw: JSON.stringify(event(user)),
+        contentType: "application/vnd.tollgate+json",
+      }),
+    ];
+    expect(replies.map((r) => [r.status, r.body.accepted])).toEqual([
+      [202, 1],
+      [202, 2],
+      [202, 1],
+      [202, 1],
+    ]);
+    const counted = await target().settle(async () => {
+      const reply = await call("GET", `${target().enforcementUrl}/v1/usage?user_id=${user}`, { key: agentKey });
+      return reply.body?.totals?.user?.day?.requests === 5 ? reply : undefined;
+    }, "the five events of both paths in the counters");
+    expect(counted.body.totals.user.day).toMatchObject({ tokens: 25, requests: 5 });
+
+    // Each refusal, plain and gzipped: the same status and error on both paths.
+    const both = async (options: Parameters<typeof call>[2]) => [
+      await call("POST", url, options),
+      await call("POST", url, { ...options, gzip: true }),
+    ];
+    for (const reply of await both({ json: event(user) })) {
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer realm="tollgate"/);
+    }
+    for (const reply of await both({ key: agentKey, raw: "{not json", contentType: "application/json" })) {
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toBe("invalid_json");
+    }
+    for (const reply of await both({ key: agentKey, json: { events: [] } })) {
+      expect(reply.status).toBe(400);
+      expect(reply.body).toEqual({ error: "invalid_request", message: "events must not be empty" });
+    }
+    for (const reply of await both({ key: agentKey, json: { events: Array.from({ length: 1_001 }, () => ({})) } })) {
+      expect(reply.status).toBe(413);
+      expect(reply.body.error).toBe("batch_too_large");
+    }
+    const huge = JSON.stringify({ events: [{ ...event(user), feature: "x".repeat(1_100_000) }] });
+    for (const reply of await both({ key: agentKey, raw: huge, contentType: "application/json" })) {
+      expect(reply.status).toBe(413);
+      expect(reply.body.error).toBe("payload_too_large");
+    }
+    // Without a Content-Length (chunked), the direct path finds the limit while reading.
+    const chunked = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
+      body: new Blob([huge]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as { error: string }).error).toBe("payload_too_large");
+  });
+
   it("serves open health routes, and request durations by route at /metrics", async () => {
     const t = target();
     for (const base of [t.ingestUrl, t.enforcementUrl]) {

@@ -6,7 +6,7 @@ import { type BudgetEngine, BudgetStore, createMemoryLedger, GrantStore, TierSto
 import { createEmbeddedBus } from "@tollgate/bus";
 import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
 import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "@tollgate/enforcement";
-import { createIngestRouter } from "@tollgate/ingest";
+import { createIngestRoutes } from "@tollgate/ingest";
 import {
   closeServer,
   createHttpApp,
@@ -84,15 +84,8 @@ export async function main(telemetry: Telemetry): Promise<void> {
       metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
     });
   const ingestApp = httpApp();
-  ingestApp.use(
-    createIngestRouter({
-      publisher: bus,
-      keys,
-      prices,
-      logger,
-      limits: env,
-    }),
-  );
+  const ingest = createIngestRoutes({ publisher: bus, keys, prices, logger, limits: env });
+  ingestApp.use(ingest.router);
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
   enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
@@ -102,7 +95,11 @@ export async function main(telemetry: Telemetry): Promise<void> {
   reportsApp.use(createReportsRouter({ store, keys }));
   finishHttpApp(reportsApp, logger);
 
-  const ingestServer = await listen(ingestApp, env.INGEST_PORT, env.TOLLGATE_HOST);
+  const ingestServer = await listen(
+    withDirectRoutes(ingestApp, ingest.direct, logger),
+    env.INGEST_PORT,
+    env.TOLLGATE_HOST,
+  );
   const reportsServer = await listen(reportsApp, env.REPORTS_PORT, env.TOLLGATE_HOST);
   const enforcementServer = await listen(
     withDirectRoutes(enforcementApp, enforcementDirectRoutes({ engine, keys }), logger),

@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
@@ -32,6 +33,19 @@ describe("admission gate", () => {
     const refused = await fetch(url, { method: "POST" });
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toBe("3");
+    // The direct routes enter the same gate without middleware.
+    const direct = createServer((_req, res) => {
+      if (admission.enter(res)) res.writeHead(202).end();
+      else res.writeHead(429).end();
+    }).listen(0, "127.0.0.1");
+    await new Promise((resolve) => direct.once("listening", resolve));
+    const directRefused = await fetch(`http://127.0.0.1:${(direct.address() as AddressInfo).port}/`, {
+      method: "POST",
+    });
+    direct.close();
+    expect(directRefused.status).toBe(429);
+    expect(directRefused.headers.get("retry-after")).toBe("3");
+    expect(admission.inFlight).toBe(2);
 
     for (const done of release.splice(0)) done();
     expect((await Promise.all(held)).map((r) => r.status)).toEqual([202, 202]);

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { Request, RequestHandler, Response } from "express";
 
 /**
@@ -9,33 +10,43 @@ import type { Request, RequestHandler, Response } from "express";
  */
 export interface Admission {
   middleware(refuse: (req: Request, res: Response, retryAfterS: number) => void): RequestHandler;
+  /**
+   * Admits the request answered by `res` (released when it finishes or its
+   * connection closes), or refuses it: false, with Retry-After and
+   * Connection: close set. For the direct routes, which have no middleware.
+   */
+  enter(res: ServerResponse): boolean;
   readonly inFlight: number;
 }
 
 export function createAdmission(maxInFlight: number, retryAfterS = 1): Admission {
   let inFlight = 0;
+  const enter = (res: ServerResponse): boolean => {
+    if (inFlight >= maxInFlight) {
+      res.setHeader("Retry-After", String(retryAfterS));
+      // The body is not read: close the connection so it is not parsed either.
+      res.setHeader("Connection", "close");
+      return false;
+    }
+    inFlight++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inFlight--;
+    };
+    res.once("finish", release);
+    res.once("close", release);
+    return true;
+  };
   return {
     middleware(refuse) {
       return (req, res, next) => {
-        if (inFlight >= maxInFlight) {
-          res.set("Retry-After", String(retryAfterS));
-          // The body is not read: close the connection so it is not parsed either.
-          res.set("Connection", "close");
-          refuse(req, res, retryAfterS);
-          return;
-        }
-        inFlight++;
-        let released = false;
-        const release = () => {
-          if (released) return;
-          released = true;
-          inFlight--;
-        };
-        res.once("finish", release);
-        res.once("close", release);
-        next();
+        if (enter(res)) next();
+        else refuse(req, res, retryAfterS);
       };
     },
+    enter,
     get inFlight() {
       return inFlight;
     },

@@ -10,11 +10,12 @@ import {
   parseEnv,
   portOf,
   type Telemetry,
+  withDirectRoutes,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
 import { openServerStore } from "@tollgate/sql";
 import { ingestEnvSchema } from "./env";
-import { createIngestRouter } from "./service";
+import { createIngestRoutes } from "./service";
 
 /** Distributed mode: ingest as its own process, publishing to Kafka. */
 export async function main(telemetry: Telemetry): Promise<void> {
@@ -45,17 +46,10 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(
-    createIngestRouter({
-      publisher,
-      keys,
-      prices,
-      logger,
-      limits: env,
-    }),
-  );
+  const ingest = createIngestRoutes({ publisher, keys, prices, logger, limits: env });
+  app.use(ingest.router);
   finishHttpApp(app, logger);
-  const server = await listen(app, env.INGEST_PORT, env.INGEST_HOST);
+  const server = await listen(withDirectRoutes(app, ingest.direct, logger), env.INGEST_PORT, env.INGEST_HOST);
   logger.info({ port: portOf(server) }, "ingest listening");
 
   // Stated order: not ready → stop taking requests (in-flight ones finish and

@@ -1,12 +1,12 @@
 import { authenticate, type KeyStore, requireRole } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import type { PriceFn } from "@tollgate/events";
-import type { Logger } from "@tollgate/kit";
+import type { DirectRoute, Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
 import { createAdmission } from "./admission";
 import type { IngestLimits } from "./env";
-import { eventsRoute } from "./events-route";
+import { eventsDirectRoute, eventsRoute, OVERLOADED } from "./events-route";
 import { refuseOtlp, tracesRoute } from "./traces-route";
 
 export { type IngestLimits, ingestLimitsEnvShape } from "./env";
@@ -20,8 +20,12 @@ export interface IngestDeps {
   clock?: () => number;
 }
 
-/** Ingest's routes, the same in both modes; the publisher decides where events go. */
-export function createIngestRouter(deps: IngestDeps): Router {
+/**
+ * Ingest's routes, the same in both modes; the publisher decides where
+ * events go. `direct` are served ahead of Express (withDirectRoutes) and
+ * share the router's admission gate.
+ */
+export function createIngestRoutes(deps: IngestDeps): { router: Router; direct: DirectRoute[] } {
   const router = express.Router();
   const price: PriceFn = (model, provider, tokens) => {
     const result = deps.prices.cost(model, tokens, provider ?? undefined);
@@ -38,16 +42,15 @@ export function createIngestRouter(deps: IngestDeps): Router {
   // One gate for both routes: they share the process's memory and the bus.
   const admission = createAdmission(deps.limits.INGEST_MAX_IN_FLIGHT);
 
+  const events = { ...common, maxBatch: deps.limits.INGEST_MAX_BATCH };
   router.post(
     "/v1/events",
     authenticate(deps.keys),
     requireRole("agent"),
     admission.middleware((_req, res) => {
-      res
-        .status(429)
-        .json({ error: "overloaded", message: "ingest is at capacity; retry after the Retry-After delay" });
+      res.status(429).json(OVERLOADED);
     }),
-    ...eventsRoute({ ...common, maxBatch: deps.limits.INGEST_MAX_BATCH }),
+    ...eventsRoute(events),
   );
   router.post(
     "/v1/traces",
@@ -56,5 +59,5 @@ export function createIngestRouter(deps: IngestDeps): Router {
     admission.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
     ...tracesRoute(common),
   );
-  return router;
+  return { router, direct: [eventsDirectRoute(events, deps.keys, admission)] };
 }
