@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { runId } from "../support/engines";
-import { call } from "../support/http";
+import { call, callPlainAndGzipped } from "../support/http";
 import type { SkeletonTarget } from "./skeleton-scenario";
 
 /**
@@ -222,10 +222,7 @@ export function budgetScenario(target: () => SkeletonTarget): void {
     }
 
     // Each refusal, plain and gzipped: the same status and error on both paths.
-    const both = async (options: Parameters<typeof call>[2]) => [
-      await call("POST", url, options),
-      await call("POST", url, { ...options, gzip: true }),
-    ];
+    const both = (options: Parameters<typeof call>[2]) => callPlainAndGzipped("POST", url, options);
     for (const reply of await both({ json: ask })) {
       expect(reply.status).toBe(401);
       expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer realm="tollgate"/);
@@ -249,14 +246,14 @@ export function budgetScenario(target: () => SkeletonTarget): void {
       expect(reply.body).toMatchObject({ error: "payload_too_large" });
     }
     // Without a Content-Length (chunked), the direct path finds the limit while reading.
-    const chunked = await fetch(url, {
-      method: "POST",
-      headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
-      body: new Blob([big]).stream(),
-      duplex: "half",
-    } as RequestInit);
+    const chunked = await call("POST", url, {
+      key: agentKey,
+      raw: big,
+      contentType: "application/json",
+      chunked: true,
+    });
     expect(chunked.status).toBe(413);
-    expect(await chunked.json()).toMatchObject({ error: "payload_too_large" });
+    expect(chunked.body.error).toBe("payload_too_large");
     // Not JSON at all: Express serves it, and the schema names the problem.
     const text = await call("POST", url, { key: agentKey, raw: "user_id=u", contentType: "text/plain" });
     expect(text.status).toBe(400);

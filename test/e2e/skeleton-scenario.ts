@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { runId } from "../support/engines";
-import { call } from "../support/http";
+import { call, callPlainAndGzipped } from "../support/http";
 import { eventually } from "../support/processes";
 
 export interface SkeletonTarget {
@@ -211,10 +211,7 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
     expect(counted.body.totals.user.day).toMatchObject({ tokens: 25, requests: 5 });
 
     // Each refusal, plain and gzipped: the same status and error on both paths.
-    const both = async (options: Parameters<typeof call>[2]) => [
-      await call("POST", url, options),
-      await call("POST", url, { ...options, gzip: true }),
-    ];
+    const both = (options: Parameters<typeof call>[2]) => callPlainAndGzipped("POST", url, options);
     for (const reply of await both({ json: event(user) })) {
       expect(reply.status).toBe(401);
       expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer realm="tollgate"/);
@@ -237,14 +234,14 @@ export function skeletonScenario(target: () => SkeletonTarget): void {
       expect(reply.body.error).toBe("payload_too_large");
     }
     // Without a Content-Length (chunked), the direct path finds the limit while reading.
-    const chunked = await fetch(url, {
-      method: "POST",
-      headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
-      body: new Blob([huge]).stream(),
-      duplex: "half",
-    } as RequestInit);
+    const chunked = await call("POST", url, {
+      key: agentKey,
+      raw: huge,
+      contentType: "application/json",
+      chunked: true,
+    });
     expect(chunked.status).toBe(413);
-    expect(((await chunked.json()) as { error: string }).error).toBe("payload_too_large");
+    expect(chunked.body.error).toBe("payload_too_large");
   });
 
   it("serves open health routes, and request durations by route at /metrics", async () => {

@@ -10,7 +10,15 @@ export interface Reply {
 export async function call(
   method: string,
   url: string,
-  options: { key?: string; json?: unknown; raw?: string | Buffer; contentType?: string; gzip?: boolean } = {},
+  options: {
+    key?: string;
+    json?: unknown;
+    raw?: string | Buffer;
+    contentType?: string;
+    gzip?: boolean;
+    /** Send the body as a stream: chunked, with no Content-Length. */
+    chunked?: boolean;
+  } = {},
 ): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (options.key) headers.authorization = `Bearer ${options.key}`;
@@ -25,7 +33,12 @@ export async function call(
     body = gzipSync(body);
     headers["content-encoding"] = "gzip";
   }
-  const res = await fetch(url, { method, headers, body });
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: options.chunked && body !== undefined ? new Blob([body]).stream() : body,
+    ...(options.chunked ? { duplex: "half" } : {}),
+  } as RequestInit);
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -34,4 +47,16 @@ export async function call(
     // not JSON: keep the text
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/**
+ * The same request plain and gzipped: routes served directly for plain JSON
+ * and by Express otherwise must answer both alike.
+ */
+export async function callPlainAndGzipped(
+  method: string,
+  url: string,
+  options: Parameters<typeof call>[2] = {},
+): Promise<[Reply, Reply]> {
+  return [await call(method, url, options), await call(method, url, { ...options, gzip: true })];
 }
