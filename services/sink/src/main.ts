@@ -22,11 +22,13 @@ export async function main(telemetry: Telemetry): Promise<void> {
     host: env.SINK_HOST,
     handle: createSinkHandler(store, { maxRows: env.SINK_BATCH_ROWS, lingerMs: env.SINK_LINGER_MS }),
     // Large fetches from every partition at once, and fetching goes on while
-    // ClickHouse inserts: one insert gathers many fetches.
+    // ClickHouse inserts: one insert gathers many fetches. Three batches may
+    // be pending: two inserting and the next one filling, so a full batch is
+    // ready when an insert finishes (with two, fetching stopped until then).
     tuning: {
       partitionsConcurrently: 6,
       maxBytesPerPartition: 8 * 1_048_576,
-      pipelineMaxPendingItems: 2 * env.SINK_BATCH_ROWS,
+      pipelineMaxPendingItems: 3 * env.SINK_BATCH_ROWS,
     },
     logger,
     telemetry,
