@@ -55,6 +55,7 @@ export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): Normal
   const provider = input.provider ?? null;
   const { cost_micro_usd, cost_source } = resolveCost(reportedMicro, input.model, provider, counts, ctx.price);
 
+  // Spelled out, not spread: this literal is built for every event on the hot path.
   return {
     ok: true,
     event: {
@@ -63,11 +64,22 @@ export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): Normal
       received_at_ms: ctx.nowMs,
       trace_id: input.trace_id ?? null,
       span_id: input.span_id ?? null,
-      ...tags,
+      org_id: tags.org_id,
+      team_id: tags.team_id,
+      project_id: tags.project_id,
+      user_id: tags.user_id,
+      agent_id: tags.agent_id,
+      session_id: tags.session_id,
+      feature: tags.feature,
+      task_type: tags.task_type,
       provider,
       model: input.model,
-      ...counts,
+      input_tokens: counts.input_tokens,
+      output_tokens: counts.output_tokens,
       total_tokens: counts.input_tokens + counts.output_tokens,
+      cached_input_tokens: counts.cached_input_tokens,
+      cache_creation_input_tokens: counts.cache_creation_input_tokens,
+      reasoning_tokens: counts.reasoning_tokens,
       cost_micro_usd,
       cost_source,
       reservation_id: input.reservation_id ?? null,
@@ -85,53 +97,73 @@ type Tags = Pick<
 
 function resolveTags(input: UsageEventInput, defaults: DefaultTags, errors: FieldError[]): Tags | null {
   // Explicit tags win over the key's defaults.
-  const pick = (field: keyof DefaultTags) => input[field] ?? defaults[field] ?? null;
-  const missing = REQUIRED_TAGS.filter((field) => pick(field) === null);
-  for (const field of missing) {
-    errors.push({ path: field, message: `is required (absent from the event and not a default tag of the API key)` });
+  const project_id = input.project_id ?? defaults.project_id ?? null;
+  const user_id = input.user_id ?? defaults.user_id ?? null;
+  const agent_id = input.agent_id ?? defaults.agent_id ?? null;
+  if (project_id === null || user_id === null || agent_id === null) {
+    const found = { project_id, user_id, agent_id };
+    for (const field of REQUIRED_TAGS) {
+      if (found[field] === null) {
+        errors.push({
+          path: field,
+          message: "is required (absent from the event and not a default tag of the API key)",
+        });
+      }
+    }
+    return null;
   }
-  if (missing.length > 0) return null;
   return {
-    org_id: pick("org_id"),
-    team_id: pick("team_id"),
-    project_id: pick("project_id") as string,
-    user_id: pick("user_id") as string,
-    agent_id: pick("agent_id") as string,
-    session_id: pick("session_id"),
-    feature: pick("feature"),
-    task_type: pick("task_type"),
+    org_id: input.org_id ?? defaults.org_id ?? null,
+    team_id: input.team_id ?? defaults.team_id ?? null,
+    project_id,
+    user_id,
+    agent_id,
+    session_id: input.session_id ?? defaults.session_id ?? null,
+    feature: input.feature ?? defaults.feature ?? null,
+    task_type: input.task_type ?? defaults.task_type ?? null,
   };
 }
 
+/** A usage field and its path, split once: synonyms are read for every event on the hot path. */
+interface Synonym {
+  name: string;
+  path: ReadonlyArray<string>;
+}
+const synonyms = (...names: string[]): ReadonlyArray<Synonym> => names.map((name) => ({ name, path: name.split(".") }));
+const INPUT = synonyms("input_tokens", "prompt_tokens");
+const OUTPUT = synonyms("output_tokens", "completion_tokens");
+const CACHED = synonyms(
+  "cached_tokens",
+  "cached_input_tokens",
+  "cache_read_input_tokens",
+  "prompt_tokens_details.cached_tokens",
+);
+const CREATION = synonyms("cache_creation_tokens", "cache_creation_input_tokens");
+const REASONING = synonyms("reasoning_tokens", "completion_tokens_details.reasoning_tokens");
+
 /** Takes the one value among synonyms, reporting a conflict when they disagree. */
-function oneOf(usage: UsageInput, names: ReadonlyArray<string>, errors: FieldError[]): number | undefined {
-  let chosen: { name: string; value: number } | undefined;
-  for (const name of names) {
-    const value = readPath(usage, name);
+function oneOf(usage: UsageInput, names: ReadonlyArray<Synonym>, errors: FieldError[]): number | undefined {
+  let chosen: Synonym | undefined;
+  let chosenValue = 0;
+  for (const synonym of names) {
+    const value = readPath(usage, synonym.path);
     if (value === undefined) continue;
-    if (chosen && chosen.value !== value) {
+    if (chosen === undefined) {
+      chosen = synonym;
+      chosenValue = value;
+    } else if (chosenValue !== value) {
       errors.push({
-        path: `usage.${name}`,
-        message: `is ${value} but usage.${chosen.name} is ${chosen.value}; synonyms must agree`,
+        path: `usage.${synonym.name}`,
+        message: `is ${value} but usage.${chosen.name} is ${chosenValue}; synonyms must agree`,
       });
-      continue;
     }
-    chosen ??= { name, value };
   }
-  return chosen?.value;
+  return chosen === undefined ? undefined : chosenValue;
 }
 
-/** Split once: this runs for every synonym of every event on the hot path. */
-const SPLIT_PATHS = new Map<string, string[]>();
-
-function readPath(usage: UsageInput, dotted: string): number | undefined {
-  let parts = SPLIT_PATHS.get(dotted);
-  if (!parts) {
-    parts = dotted.split(".");
-    SPLIT_PATHS.set(dotted, parts);
-  }
+function readPath(usage: UsageInput, path: ReadonlyArray<string>): number | undefined {
   let node: unknown = usage;
-  for (const key of parts) {
+  for (const key of path) {
     if (node === null || typeof node !== "object") return undefined;
     node = (node as Record<string, unknown>)[key];
   }
@@ -140,15 +172,11 @@ function readPath(usage: UsageInput, dotted: string): number | undefined {
 
 function resolveTokens(usage: UsageInput, errors: FieldError[]): TokenCounts | null {
   const before = errors.length;
-  const input = oneOf(usage, ["input_tokens", "prompt_tokens"], errors);
-  const output = oneOf(usage, ["output_tokens", "completion_tokens"], errors);
-  const cached = oneOf(
-    usage,
-    ["cached_tokens", "cached_input_tokens", "cache_read_input_tokens", "prompt_tokens_details.cached_tokens"],
-    errors,
-  );
-  const creation = oneOf(usage, ["cache_creation_tokens", "cache_creation_input_tokens"], errors);
-  const reasoning = oneOf(usage, ["reasoning_tokens", "completion_tokens_details.reasoning_tokens"], errors);
+  const input = oneOf(usage, INPUT, errors);
+  const output = oneOf(usage, OUTPUT, errors);
+  const cached = oneOf(usage, CACHED, errors);
+  const creation = oneOf(usage, CREATION, errors);
+  const reasoning = oneOf(usage, REASONING, errors);
   const total = usage.total_tokens ?? undefined;
 
   if (input === undefined && output === undefined) {
