@@ -41,6 +41,15 @@ export async function openChdbStore(options: { path: string; database: string })
       if (rows.length === 0) return;
       await session.insert({ table: `${database}.${quoteIdentifier(table)}`, values: rows });
     },
+    async insertJsonLines(table: string, lines: ReadonlyArray<string>) {
+      if (lines.length === 0) return;
+      // chDB's raw insert: the bytes go to the engine's parser as they are.
+      await session.insert({
+        table: `${database}.${quoteIdentifier(table)}`,
+        values: `${lines.join("\n")}\n`,
+        format: "JSONEachRow",
+      });
+    },
     async version() {
       const text = (await run("SELECT version() AS v", "JSONEachRow")).text();
       return (JSON.parse(text.trim()) as { v: string }).v;

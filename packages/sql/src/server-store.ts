@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { bindSql, quoteIdentifier, type SqlParams, tabSeparatedField } from "./bind";
 import type { SqlStore } from "./store";
@@ -77,6 +78,16 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
         format: "JSONEachRow",
       });
     },
+    async insertJsonLines(table: string, lines: ReadonlyArray<string>) {
+      if (lines.length === 0) return;
+      // The client's insert() serialises objects itself; exec() sends the bytes as they are.
+      const { stream } = await client.exec({
+        query: `INSERT INTO ${quoteIdentifier(table)} FORMAT JSONEachRow`,
+        values: Readable.from(jsonLineChunks(lines), { objectMode: false }),
+      });
+      stream.resume(); // the reply is empty; read it so the socket goes back to the pool
+      await finished(stream);
+    },
     async version() {
       const rows = (await (
         await client.query({ query: "SELECT version() AS v", format: "JSONEachRow" })
@@ -93,4 +104,12 @@ export async function openServerStore(options: ServerStoreOptions): Promise<SqlS
       await Promise.all([client.close(), sessionClient.close()]);
     },
   };
+}
+
+/** The lines as newline-terminated chunks of a few thousand rows: no single string of the whole batch. */
+function* jsonLineChunks(lines: ReadonlyArray<string>): Generator<string> {
+  const rowsPerChunk = 2_000;
+  for (let i = 0; i < lines.length; i += rowsPerChunk) {
+    yield `${lines.slice(i, i + rowsPerChunk).join("\n")}\n`;
+  }
 }

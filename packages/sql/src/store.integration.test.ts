@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlEngines } from "../../../test/support/engines";
 import { loadMigrations, migrate } from "./migrate";
 import type { SqlStore } from "./store";
-import { insertUsageEvents, storedEventIds, usageEventsSince } from "./tables/usage-events";
+import {
+  insertUsageEventLines,
+  insertUsageEvents,
+  storedEventIds,
+  usageEventLine,
+  usageEventsSince,
+} from "./tables/usage-events";
 
 const { engines, cleanup } = sqlEngines("tg_it_");
 afterAll(cleanup);
@@ -80,6 +86,25 @@ describe.each(engines)("%s", (_name, open) => {
     await insertUsageEvents(store, stored);
     const asked = [...stored.map((e) => e.event_id), ...hostile.map((id) => `${id}-absent`)];
     expect([...(await storedEventIds(store, asked))].sort()).toEqual(stored.map((e) => e.event_id).sort());
+  });
+
+  it("inserts rows serialised as JSON lines exactly, hostile strings and more than one chunk included", async () => {
+    const hostile = ["tab\there", "new\nline", "cr\rlf", "back\\slash", 'quote"', "nul\0byte", "ünïcødé 🚀", "\u2028"];
+    // 4,100 rows: the server store sends them in chunks of 2,000 lines.
+    const events = Array.from({ length: 4_100 }, (_, i) =>
+      sampleUsageEvent({
+        event_id: `line-${i}`,
+        user_id: hostile[i % hostile.length] as string,
+        timestamp_ms: Date.parse("2026-11-23T10:00:00.000Z") + i,
+        cost_micro_usd: 9_007_199_254_740 + i,
+      }),
+    );
+    await insertUsageEventLines(store, events.map(usageEventLine));
+    const since = await collect(usageEventsSince(store, Date.parse("2026-11-23T00:00:00Z"), 10_000));
+    const back = since.flat().filter((e) => e.event_id.startsWith("line-"));
+    const byId = new Map(back.map((e) => [e.event_id, e]));
+    expect(byId.size).toBe(events.length);
+    for (const event of events) expect(byId.get(event.event_id)).toEqual(event);
   });
 });
 

@@ -22,6 +22,12 @@ export interface SqlStore {
   queryWithList<T = Record<string, unknown>>(sql: string, list: ReadonlyArray<string>): Promise<T[]>;
   /** Inserts rows as JSONEachRow; resolves once the engine has them. */
   insert(table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<void>;
+  /**
+   * Inserts rows already serialised, one JSON object per element (no
+   * newline); resolves once the engine has them. For callers that hold many
+   * rows a while: one string per row is far less for the GC than an object.
+   */
+  insertJsonLines(table: string, lines: ReadonlyArray<string>): Promise<void>;
   /** Server version, e.g. "18.16.1" or "26.7.2.1". */
   version(): Promise<string>;
   ping(): Promise<void>;

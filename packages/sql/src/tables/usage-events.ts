@@ -35,8 +35,18 @@ export function usageEventRow(event: UsageEvent): Record<string, string | number
   };
 }
 
+/** The usage_events row of one event, serialised (a JSONEachRow line without its newline). */
+export function usageEventLine(event: UsageEvent): string {
+  return JSON.stringify(usageEventRow(event));
+}
+
 export async function insertUsageEvents(store: SqlStore, events: ReadonlyArray<UsageEvent>): Promise<void> {
   await store.insert("usage_events", events.map(usageEventRow));
+}
+
+/** Inserts usage_events rows serialised by usageEventLine. */
+export async function insertUsageEventLines(store: SqlStore, lines: ReadonlyArray<string>): Promise<void> {
+  await store.insertJsonLines("usage_events", lines);
 }
 
 /** Which of these event ids ClickHouse already holds (primary-key lookups on usage_event_ids). */
