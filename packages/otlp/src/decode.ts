@@ -209,6 +209,8 @@ function jsonAttributes(list: Array<z.infer<typeof keyValueJson>> | undefined): 
 
 function hex(bytes: Uint8Array | undefined): string {
   if (!bytes || bytes.length === 0) return ""; // unset: protobufjs' default is an empty array
+  // Decoded from a Buffer, protobufjs hands out Buffer slices: no second view needed.
+  if (Buffer.isBuffer(bytes)) return bytes.toString("hex");
   // A view on the decoded bytes, not a copy.
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
