@@ -30,6 +30,8 @@ export interface PacedOptions {
   body: string;
   rate: number;
   seconds: number;
+  /** Sent on the same schedule first and not recorded: sockets opened, JIT and heap at this rate. */
+  warmupSeconds: number;
   connections: number;
 }
 
@@ -59,7 +61,7 @@ async function pacedLatencyHere(options: PacedOptions): Promise<PacedResult> {
   const headers = { ...options.headers, "content-length": String(Buffer.byteLength(options.body)) };
   const latencies: number[] = [];
   let failed = 0;
-  const send = () =>
+  const send = (recorded: boolean) =>
     new Promise<void>((resolve) => {
       const startedMs = performance.now();
       const req = request(
@@ -68,8 +70,8 @@ async function pacedLatencyHere(options: PacedOptions): Promise<PacedResult> {
           res.resume();
           res.on("end", () => {
             const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
-            if (ok) latencies.push(performance.now() - startedMs);
-            else failed++;
+            if (!ok) failed++;
+            else if (recorded) latencies.push(performance.now() - startedMs);
             resolve();
           });
         },
@@ -81,28 +83,33 @@ async function pacedLatencyHere(options: PacedOptions): Promise<PacedResult> {
       req.end(options.body);
     });
 
-  const total = Math.round(options.rate * options.seconds);
+  const warmup = Math.round(options.rate * options.warmupSeconds);
+  const total = warmup + Math.round(options.rate * options.seconds);
   const intervalMs = 1000 / options.rate;
   const inFlight: Array<Promise<void>> = [];
   const startedMs = performance.now();
+  let measuredFromMs = startedMs;
   let sent = 0;
   await new Promise<void>((done) => {
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - startedMs) / intervalMs) + 1);
-      for (; sent < due; sent++) inFlight.push(send());
+      for (; sent < due; sent++) {
+        if (sent === warmup) measuredFromMs = performance.now();
+        inFlight.push(send(sent >= warmup));
+      }
       if (sent < total) setTimeout(tick, 1);
       else done();
     };
     tick();
   });
-  const sendingMs = performance.now() - startedMs;
+  const sendingMs = performance.now() - measuredFromMs;
   await Promise.all(inFlight);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
-    sentPerSecond: total / (sendingMs / 1000),
+    sentPerSecond: (total - warmup) / (sendingMs / 1000),
     failed,
   };
 }
