@@ -1,7 +1,7 @@
 import { trace } from "@opentelemetry/api";
-import { principalOf } from "@tollgate/auth";
-import type { UsagePublisher } from "@tollgate/bus";
-import type { PriceFn } from "@tollgate/events";
+import { type Principal, principalOf } from "@tollgate/auth";
+import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
+import type { PriceFn, UsageEvent } from "@tollgate/events";
 import type { Logger } from "@tollgate/kit";
 import {
   decodeJsonTraces,
@@ -61,9 +61,10 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
     const principal = principalOf(res);
     const nowMs = clock();
 
-    let spans: OtlpSpan[];
+    let outcome: AcceptedSpans;
     try {
-      spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraces(body.toString("utf8"));
+      const spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraces(body.toString("utf8"));
+      outcome = acceptSpans(spans, { principal, nowMs, price: deps.price });
     } catch (err) {
       if (!(err instanceof OtlpDecodeError)) throw err;
       // Undecodable: nothing to count, but the payload is kept with the reason.
@@ -82,30 +83,13 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
       return;
     }
 
-    const mapped = spansToUsage(spans);
-    const acceptance = acceptItems(
-      // The dead letter keeps the span as sent and the event it was read as.
-      mapped.usage.map(({ span, input }) => ({ raw: input, payload: () => safeStringify({ span, event: input }) })),
-      { principal, nowMs, source: "otlp", price: deps.price },
-    );
-    const reasons = [
-      ...mapped.rejected.map((r) => r.reason),
-      ...acceptance.rejected.map(({ index, errors }) => {
-        const span = mapped.usage[index]?.span;
-        return `${span?.path ?? `span ${index}`}: ${errors.map((e) => `${e.path} ${e.message}`).join("; ")}`;
-      }),
-    ];
-    const letters = [
-      ...mapped.rejected.map((r) => deadLetter(r.reason, safeStringify({ span: r.span }), { principal, nowMs })),
-      ...acceptance.letters,
-    ];
-
+    const { accepted, letters, reasons, ignored } = outcome;
     await tracer.startActiveSpan("ingest.publish", async (span) => {
-      span.setAttribute("tollgate.events.accepted", acceptance.accepted.length);
+      span.setAttribute("tollgate.events.accepted", accepted.length);
       span.setAttribute("tollgate.spans.rejected", reasons.length);
-      span.setAttribute("tollgate.spans.ignored", mapped.ignored);
+      span.setAttribute("tollgate.spans.ignored", ignored);
       try {
-        await handOff(deps.publisher, { accepted: acceptance.accepted, letters }, deps.publishTimeoutMs);
+        await handOff(deps.publisher, { accepted, letters }, deps.publishTimeoutMs);
       } catch (err) {
         unavailable(res, encoding, deps.logger, err);
         return;
@@ -138,6 +122,42 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
   };
 
   return [chooseEncoding, readBody, handler, onBodyError];
+}
+
+/**
+ * Spans → the events to publish, the dead letters and the reasons for the
+ * reply. Synchronous and on its own, so that nothing but its result lives on
+ * while the request waits for the bus: the decoded spans and their event
+ * inputs die young instead of being promoted with the request.
+ */
+interface AcceptedSpans {
+  accepted: UsageEvent[];
+  letters: DeadLetter[];
+  reasons: string[];
+  ignored: number;
+}
+
+function acceptSpans(spans: OtlpSpan[], ctx: { principal: Principal; nowMs: number; price: PriceFn }): AcceptedSpans {
+  const mapped = spansToUsage(spans);
+  const acceptance = acceptItems(
+    // The dead letter keeps the span as sent and the event it was read as.
+    mapped.usage.map(({ span, input }) => ({ raw: input, payload: () => safeStringify({ span, event: input }) })),
+    { principal: ctx.principal, nowMs: ctx.nowMs, source: "otlp", price: ctx.price },
+  );
+  const reasons = [
+    ...mapped.rejected.map((r) => r.reason),
+    ...acceptance.rejected.map(({ index, errors }) => {
+      const span = mapped.usage[index]?.span;
+      return `${span?.path ?? `span ${index}`}: ${errors.map((e) => `${e.path} ${e.message}`).join("; ")}`;
+    }),
+  ];
+  const letters = [
+    ...mapped.rejected.map((r) =>
+      deadLetter(r.reason, safeStringify({ span: r.span }), { principal: ctx.principal, nowMs: ctx.nowMs }),
+    ),
+    ...acceptance.letters,
+  ];
+  return { accepted: acceptance.accepted, letters, reasons, ignored: mapped.ignored };
 }
 
 /** The refusal of the admission gate, in OTLP's form. */
