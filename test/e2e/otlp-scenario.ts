@@ -13,7 +13,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { expect, it } from "vitest";
 import { runId } from "../support/engines";
-import { call } from "../support/http";
+import { call, callPlainAndGzipped } from "../support/http";
 import type { SkeletonTarget } from "./skeleton-scenario";
 
 /** One model call of the agent trace, in the new or the old GenAI attribute names. */
@@ -199,5 +199,75 @@ export function otlpScenario(target: () => SkeletonTarget): void {
       return r.body?.totals?.user?.day?.requests === 1 ? r : undefined;
     }, "the gzip request in the counters");
     expect(usage.body.totals.user.day.tokens).toBe(5);
+  });
+
+  it("answers protobuf exports alike whichever path serves them (direct when plain, Express when gzipped)", async () => {
+    const t = target();
+    const protobuf = "application/x-protobuf";
+    const exportOf = (spans: ReadableSpan[]) =>
+      Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+    const both = (options: Parameters<typeof call>[2]) => callPlainAndGzipped("POST", traces(), options);
+
+    // Accepted on both paths: two different runs of one user, each counted once.
+    const user = runId("user_paths_");
+    const runs = [
+      exportOf(agentRun(user, [{ names: "new", input: 3, output: 2 }])),
+      exportOf(agentRun(user, [{ names: "old", input: 30, output: 20 }])),
+    ];
+    const plain = await call("POST", traces(), { key: agentKey, raw: runs[0], contentType: protobuf });
+    const gzipped = await call("POST", traces(), { key: agentKey, raw: runs[1], contentType: protobuf, gzip: true });
+    for (const reply of [plain, gzipped]) {
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get("content-type")).toBe(protobuf);
+    }
+    expect(plain.body).toEqual(gzipped.body);
+    const counted = await t.settle(async () => {
+      const r = await call("GET", `${t.enforcementUrl}/v1/usage?user_id=${user}`, { key: agentKey });
+      return r.body?.totals?.user?.day?.requests === 2 ? r : undefined;
+    }, "both paths' runs in the counters");
+    expect(counted.body.totals.user.day).toMatchObject({ tokens: 55, requests: 2 });
+
+    // A span without a user: partial success, the same reply on both paths.
+    const partial = await both({
+      key: agentKey,
+      raw: exportOf(agentRun(null, [{ names: "new", input: 1, output: 1 }])),
+      contentType: protobuf,
+    });
+    for (const reply of partial) {
+      expect(reply.status).toBe(200);
+      expect(String(reply.body)).toMatch(/user_id is required/);
+    }
+    expect(partial[0].body).toEqual(partial[1].body);
+
+    // Each refusal, plain and gzipped: the same status and body on both paths.
+    for (const reply of await both({ raw: runs[0], contentType: protobuf })) {
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer realm="tollgate"/);
+    }
+    const viewer = await call("POST", `${t.enforcementUrl}/v1/keys`, {
+      key: t.adminKey,
+      json: { role: "viewer", name: "otlp viewer" },
+    });
+    for (const reply of await both({ key: viewer.body.key, raw: runs[0], contentType: protobuf })) {
+      expect(reply.status).toBe(403);
+    }
+    const undecodable = await both({
+      key: agentKey,
+      raw: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f]),
+      contentType: protobuf,
+    });
+    for (const reply of undecodable) expect(reply.status).toBe(400);
+    expect(undecodable[0].body).toEqual(undecodable[1].body);
+    const huge = Buffer.alloc(2 * 1024 * 1024, 0x0a);
+    const tooLarge = await both({ key: agentKey, raw: huge, contentType: protobuf });
+    for (const reply of tooLarge) {
+      expect(reply.status).toBe(413);
+      expect(String(reply.body)).toMatch(/body exceeds \d+ bytes/);
+    }
+    expect(tooLarge[0].body).toEqual(tooLarge[1].body);
+    // Without a Content-Length (chunked), the direct path finds the limit while reading.
+    const chunked = await call("POST", traces(), { key: agentKey, raw: huge, contentType: protobuf, chunked: true });
+    expect(chunked.status).toBe(413);
+    expect(chunked.body).toEqual(tooLarge[0].body);
   });
 }

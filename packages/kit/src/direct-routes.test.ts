@@ -3,7 +3,14 @@ import { gzipSync } from "node:zlib";
 import express from "express";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DirectRoute, isPlainJson, readJsonBody, respondJson, withDirectRoutes } from "./direct-routes";
+import {
+  type DirectRoute,
+  isPlainBody,
+  isPlainJson,
+  readJsonBody,
+  respondJson,
+  withDirectRoutes,
+} from "./direct-routes";
 import { closeServer, finishHttpApp, listen, portOf } from "./http";
 
 const LIMIT = 64;
@@ -103,5 +110,27 @@ describe("isPlainJson", () => {
     expect(isPlainJson(req({ "content-type": "application/json; charset=utf-16" }), 10)).toBe(false);
     expect(isPlainJson(req({ "content-type": "application/json", "content-encoding": "gzip" }), 10)).toBe(false);
     expect(isPlainJson(req({ "content-type": "application/json", "content-length": "11" }), 10)).toBe(false);
+  });
+});
+
+describe("isPlainBody", () => {
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as Parameters<typeof isPlainBody>[0];
+  const protobuf = ["application/x-protobuf", "application/protobuf"];
+  it("takes one of the given types, any parameters, without a content coding, within the limit", () => {
+    expect(isPlainBody(req({ "content-type": "application/x-protobuf" }), protobuf, 10)).toBe(true);
+    expect(isPlainBody(req({ "content-type": "Application/Protobuf; proto=x" }), protobuf, 10)).toBe(true);
+    expect(isPlainBody(req({ "content-type": "application/x-protobuf", "content-length": "10" }), protobuf, 10)).toBe(
+      true,
+    );
+  });
+  it("declines other types, a content coding and a Content-Length past the limit", () => {
+    expect(isPlainBody(req({}), protobuf, 10)).toBe(false);
+    expect(isPlainBody(req({ "content-type": "application/json" }), protobuf, 10)).toBe(false);
+    expect(
+      isPlainBody(req({ "content-type": "application/x-protobuf", "content-encoding": "gzip" }), protobuf, 10),
+    ).toBe(false);
+    expect(isPlainBody(req({ "content-type": "application/x-protobuf", "content-length": "11" }), protobuf, 10)).toBe(
+      false,
+    );
   });
 });

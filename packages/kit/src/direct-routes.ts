@@ -7,9 +7,10 @@ import { requestObserver, toClientError } from "./http";
 
 /**
  * A route answered by node:http directly, in front of Express. Only for the
- * hot path — POST /v1/check, asked before every inference — where Express 5's
+ * hot paths — POST /v1/check, asked before every inference, where Express 5's
  * router, body-parser and response helpers cost more than half of a check's
- * CPU (bench/check: ~6,900 → ~17,000 req/s without them). The same route
+ * CPU (bench/check: ~6,900 → ~17,000 req/s without them), and the usage
+ * reports at ingest. The same route
  * stays mounted in Express with the same semantics and serves every request
  * `takes` declines (gzip bodies, other content types, an oversized
  * Content-Length), so the uncommon cases keep one implementation.
@@ -75,18 +76,13 @@ export interface HttpRefusal {
  * a direct route reads itself; anything else is left to express.json.
  */
 export function isPlainJson(req: IncomingMessage, limitBytes: number): boolean {
-  const type = req.headers["content-type"];
-  if (!type) return false;
-  const [mime, ...params] = type.toLowerCase().split(";");
-  if (mime?.trim() !== "application/json") return false;
+  if (!isPlainBody(req, ["application/json"], limitBytes)) return false;
+  const [, ...params] = (req.headers["content-type"] ?? "").toLowerCase().split(";");
   for (const param of params) {
     const [name, value] = param.split("=").map((part) => part.trim());
     if (name === "charset" && value !== "utf-8" && value !== '"utf-8"') return false;
   }
-  const coding = req.headers["content-encoding"];
-  if (coding && coding.toLowerCase() !== "identity") return false;
-  const length = req.headers["content-length"];
-  return length === undefined || Number(length) <= limitBytes;
+  return true;
 }
 
 /**
@@ -106,8 +102,7 @@ export async function readJsonBody(
   } catch (err) {
     const client = toClientError(err);
     if (!client) throw err;
-    req.resume();
-    await finished(req).catch(() => undefined);
+    await drain(req);
     return { ok: false, refusal: { status: client.status, body: { error: client.code, message: client.message } } };
   }
   if (text.length === 0) return { ok: true, value: {} };
@@ -122,4 +117,48 @@ export async function readJsonBody(
       },
     };
   }
+}
+
+/**
+ * Reads a body as bytes as express.raw would: at most `limitBytes` (a
+ * chunked body that grows past it is refused), Content-Length checked. A
+ * client's error (too large, aborted, wrong length) is thrown as raw-body's
+ * error — the one body-parser passes to Express's error handlers, so a route
+ * maps both alike — after the rest of the body is drained.
+ */
+export async function readRawBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  try {
+    return await getRawBody(req, { limit: limitBytes, length: req.headers["content-length"] });
+  } catch (err) {
+    if (toClientError(err)) await drain(req);
+    throw err;
+  }
+}
+
+/** Reads and drops the rest of a refused body: closing a socket with unread bytes resets it. */
+async function drain(req: IncomingMessage): Promise<void> {
+  req.resume();
+  await finished(req).catch(() => undefined);
+}
+
+/** Whether a request's Content-Type names one of `mimes` (parameters ignored), with no content coding and a Content-Length within `limitBytes`. */
+export function isPlainBody(req: IncomingMessage, mimes: ReadonlyArray<string>, limitBytes: number): boolean {
+  const mime = req.headers["content-type"]?.split(";")[0]?.trim().toLowerCase();
+  if (mime === undefined || !mimes.includes(mime)) return false;
+  const coding = req.headers["content-encoding"];
+  if (coding && coding.toLowerCase() !== "identity") return false;
+  const length = req.headers["content-length"];
+  return length === undefined || Number(length) <= limitBytes;
+}
+
+/** A binary or text answer with its type and length (no ETag: API answers are never cached). */
+export function respondBytes(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: Buffer | string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { ...headers, "content-type": contentType, "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }

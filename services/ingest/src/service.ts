@@ -7,7 +7,7 @@ import express, { type Router } from "express";
 import { createAdmission } from "./admission";
 import type { IngestLimits } from "./env";
 import { eventsDirectRoute, eventsRoute, OVERLOADED } from "./events-route";
-import { refuseOtlp, tracesRoute } from "./traces-route";
+import { refuseOtlp, tracesDirectRoute, tracesRoute } from "./traces-route";
 
 export { type IngestLimits, ingestLimitsEnvShape } from "./env";
 
@@ -59,5 +59,8 @@ export function createIngestRoutes(deps: IngestDeps): { router: Router; direct: 
     admission.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
     ...tracesRoute(common),
   );
-  return { router, direct: [eventsDirectRoute(events, deps.keys, admission)] };
+  return {
+    router,
+    direct: [eventsDirectRoute(events, deps.keys, admission), tracesDirectRoute(common, deps.keys, admission)],
+  };
 }

@@ -1,8 +1,8 @@
 import { trace } from "@opentelemetry/api";
-import { type Principal, principalOf } from "@tollgate/auth";
+import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
 import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import type { PriceFn, UsageEvent } from "@tollgate/events";
-import type { Logger } from "@tollgate/kit";
+import { type DirectRoute, isPlainBody, type Logger, readRawBody, respondBytes, respondJson } from "@tollgate/kit";
 import {
   decodeJsonTraces,
   decodeProtobufTraces,
@@ -17,6 +17,7 @@ import {
 } from "@tollgate/otlp";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
 import { acceptItems, deadLetter, handOff, safeStringify } from "./accept";
+import type { Admission } from "./admission";
 import { RETRY_AFTER_S } from "./events-route";
 
 export interface TracesRouteDeps {
@@ -28,9 +29,18 @@ export interface TracesRouteDeps {
   publishTimeoutMs: number;
 }
 
+/** What POST /v1/traces answers, in the request's encoding; the same on the Express route and the direct one. */
+export interface TracesAnswer {
+  status: number;
+  encoding: OtlpEncoding;
+  body: Buffer | string;
+  headers?: Record<string, string>;
+}
+
 const tracer = trace.getTracer("tollgate-ingest");
 /** How many rejection reasons the partial_success message spells out. */
 const REASONS_IN_REPLY = 5;
+const PROTOBUF_TYPES = ["application/x-protobuf", "application/protobuf"];
 
 /**
  * POST /v1/traces, OTLP/HTTP (protobuf or JSON, optionally gzip). Model-call
@@ -38,8 +48,56 @@ const REASONS_IN_REPLY = 5;
  * spans that cannot be accepted are rejected with a reason (dead-letter
  * topic) and counted in partial_success. Replies in the request's encoding.
  */
+export async function answerTraces(
+  deps: TracesRouteDeps,
+  encoding: OtlpEncoding,
+  body: Buffer,
+  principal: Principal,
+): Promise<TracesAnswer> {
+  const nowMs = (deps.clock ?? Date.now)();
+  let outcome: AcceptedSpans;
+  try {
+    const spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraces(body.toString("utf8"));
+    outcome = acceptSpans(spans, { principal, nowMs, price: deps.price });
+  } catch (err) {
+    if (!(err instanceof OtlpDecodeError)) throw err;
+    // Undecodable: nothing to count, but the payload is kept with the reason.
+    const payload = encoding === "protobuf" ? body.toString("base64") : body.toString("utf8");
+    try {
+      await handOff(
+        deps.publisher,
+        { accepted: [], letters: [deadLetter(err.message, payload, { principal, nowMs })] },
+        deps.publishTimeoutMs,
+      );
+    } catch (busErr) {
+      return unavailable(encoding, deps.logger, busErr);
+    }
+    return { status: 400, encoding, body: encodeStatus(encoding, GRPC.INVALID_ARGUMENT, err.message) };
+  }
+
+  const { accepted, letters, reasons, ignored } = outcome;
+  return tracer.startActiveSpan("ingest.publish", async (span): Promise<TracesAnswer> => {
+    span.setAttribute("tollgate.events.accepted", accepted.length);
+    span.setAttribute("tollgate.spans.rejected", reasons.length);
+    span.setAttribute("tollgate.spans.ignored", ignored);
+    try {
+      await handOff(deps.publisher, { accepted, letters }, deps.publishTimeoutMs);
+    } catch (err) {
+      return unavailable(encoding, deps.logger, err);
+    } finally {
+      span.end();
+    }
+    const message =
+      reasons.length === 0
+        ? ""
+        : reasons.slice(0, REASONS_IN_REPLY).join(" | ") +
+          (reasons.length > REASONS_IN_REPLY ? ` | … and ${reasons.length - REASONS_IN_REPLY} more` : "");
+    return { status: 200, encoding, body: encodeExportResponse(encoding, reasons.length, message) };
+  });
+}
+
+/** The Express route's handlers: JSON and gzip bodies, and whatever the direct route declines. */
 export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | ErrorRequestHandler> {
-  const clock = deps.clock ?? Date.now;
   const readBody = express.raw({ type: () => true, limit: deps.bodyLimitBytes, inflate: true });
 
   const chooseEncoding: RequestHandler = (req, res, next) => {
@@ -56,72 +114,95 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
   };
 
   const handler: RequestHandler = async (req, res) => {
-    const encoding = res.locals.otlpEncoding as OtlpEncoding;
     const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const principal = principalOf(res);
-    const nowMs = clock();
-
-    let outcome: AcceptedSpans;
-    try {
-      const spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraces(body.toString("utf8"));
-      outcome = acceptSpans(spans, { principal, nowMs, price: deps.price });
-    } catch (err) {
-      if (!(err instanceof OtlpDecodeError)) throw err;
-      // Undecodable: nothing to count, but the payload is kept with the reason.
-      const payload = encoding === "protobuf" ? body.toString("base64") : body.toString("utf8");
-      try {
-        await handOff(
-          deps.publisher,
-          { accepted: [], letters: [deadLetter(err.message, payload, { principal, nowMs })] },
-          deps.publishTimeoutMs,
-        );
-      } catch (busErr) {
-        unavailable(res, encoding, deps.logger, busErr);
-        return;
-      }
-      sendOtlp(res, 400, encoding, encodeStatus(encoding, GRPC.INVALID_ARGUMENT, err.message));
-      return;
-    }
-
-    const { accepted, letters, reasons, ignored } = outcome;
-    await tracer.startActiveSpan("ingest.publish", async (span) => {
-      span.setAttribute("tollgate.events.accepted", accepted.length);
-      span.setAttribute("tollgate.spans.rejected", reasons.length);
-      span.setAttribute("tollgate.spans.ignored", ignored);
-      try {
-        await handOff(deps.publisher, { accepted, letters }, deps.publishTimeoutMs);
-      } catch (err) {
-        unavailable(res, encoding, deps.logger, err);
-        return;
-      } finally {
-        span.end();
-      }
-      const message =
-        reasons.length === 0
-          ? ""
-          : reasons.slice(0, REASONS_IN_REPLY).join(" | ") +
-            (reasons.length > REASONS_IN_REPLY ? ` | … and ${reasons.length - REASONS_IN_REPLY} more` : "");
-      sendOtlp(res, 200, encoding, encodeExportResponse(encoding, reasons.length, message));
-    });
+    sendOtlp(res, await answerTraces(deps, res.locals.otlpEncoding as OtlpEncoding, body, principalOf(res)));
   };
 
   // Body-reading errors (too large, bad gzip, aborted) answered in OTLP's form.
   const onBodyError: ErrorRequestHandler = (err, _req, res, next) => {
-    const encoding = (res.locals.otlpEncoding as OtlpEncoding | undefined) ?? "json";
-    const e = err as { type?: string; status?: number; limit?: number; message?: string };
-    if (e.type === "entity.too.large") {
-      sendOtlp(res, 413, encoding, encodeStatus(encoding, GRPC.INVALID_ARGUMENT, `body exceeds ${e.limit} bytes`));
-      return;
-    }
-    if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
-      const status = e.type === "encoding.unsupported" ? 415 : 400;
-      sendOtlp(res, status, encoding, encodeStatus(encoding, GRPC.INVALID_ARGUMENT, e.message ?? "bad request"));
-      return;
-    }
-    next(err);
+    const refusal = bodyRefusal((res.locals.otlpEncoding as OtlpEncoding | undefined) ?? "json", err);
+    if (refusal) sendOtlp(res, refusal);
+    else next(err);
   };
 
   return [chooseEncoding, readBody, handler, onBodyError];
+}
+
+/**
+ * The direct route (see DirectRoute in packages/kit): plain protobuf exports,
+ * what OpenTelemetry's exporters send by default, answered without Express —
+ * key, role, admission, body, in the Express route's order, with the same
+ * answers. JSON and gzip bodies keep the Express route.
+ */
+export function tracesDirectRoute(deps: TracesRouteDeps, keys: KeyStore, admission: Admission): DirectRoute {
+  return {
+    method: "POST",
+    path: "/v1/traces",
+    takes: (req) => isPlainBody(req, PROTOBUF_TYPES, deps.bodyLimitBytes),
+    async handle(req, res) {
+      const found = await principalFromHeader(keys, req.headers.authorization);
+      if ("refusal" in found) {
+        respondJson(res, found.refusal.status, found.refusal.body, found.refusal.headers);
+        return;
+      }
+      const forbidden = roleRefusal(found.principal, ["agent"]);
+      if (forbidden) {
+        respondJson(res, forbidden.status, forbidden.body, forbidden.headers);
+        return;
+      }
+      if (!admission.enter(res)) {
+        respondOtlp(res, overloaded("protobuf"));
+        return;
+      }
+      let body: Buffer;
+      try {
+        body = await readRawBody(req, deps.bodyLimitBytes);
+      } catch (err) {
+        const refusal = bodyRefusal("protobuf", err);
+        if (!refusal) throw err;
+        respondOtlp(res, refusal);
+        return;
+      }
+      respondOtlp(res, await answerTraces(deps, "protobuf", body, found.principal));
+    },
+  };
+}
+
+/** The refusal of the admission gate, in OTLP's form, on the Express route. */
+export function refuseOtlp(res: Response, contentType: string | undefined): void {
+  sendOtlp(res, overloaded(encodingOf(contentType) ?? "json"));
+}
+
+function overloaded(encoding: OtlpEncoding): TracesAnswer {
+  return {
+    status: 429,
+    encoding,
+    body: encodeStatus(encoding, GRPC.RESOURCE_EXHAUSTED, "ingest is at capacity; retry later"),
+  };
+}
+
+/** A body that could not be read (raw-body's error, as body-parser passes it on), in OTLP's form; null for a server fault. */
+function bodyRefusal(encoding: OtlpEncoding, err: unknown): TracesAnswer | null {
+  const e = (err ?? {}) as { type?: string; status?: number; limit?: number; message?: string };
+  if (e.type === "entity.too.large") {
+    return {
+      status: 413,
+      encoding,
+      body: encodeStatus(encoding, GRPC.INVALID_ARGUMENT, `body exceeds ${e.limit} bytes`),
+    };
+  }
+  if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+    const status = e.type === "encoding.unsupported" ? 415 : 400;
+    return { status, encoding, body: encodeStatus(encoding, GRPC.INVALID_ARGUMENT, e.message ?? "bad request") };
+  }
+  return null;
+}
+
+interface AcceptedSpans {
+  accepted: UsageEvent[];
+  letters: DeadLetter[];
+  reasons: string[];
+  ignored: number;
 }
 
 /**
@@ -130,13 +211,6 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
  * while the request waits for the bus: the decoded spans and their event
  * inputs die young instead of being promoted with the request.
  */
-interface AcceptedSpans {
-  accepted: UsageEvent[];
-  letters: DeadLetter[];
-  reasons: string[];
-  ignored: number;
-}
-
 function acceptSpans(spans: OtlpSpan[], ctx: { principal: Principal; nowMs: number; price: PriceFn }): AcceptedSpans {
   const mapped = spansToUsage(spans);
   const acceptance = acceptItems(
@@ -160,34 +234,35 @@ function acceptSpans(spans: OtlpSpan[], ctx: { principal: Principal; nowMs: numb
   return { accepted: acceptance.accepted, letters, reasons, ignored: mapped.ignored };
 }
 
-/** The refusal of the admission gate, in OTLP's form. */
-export function refuseOtlp(res: Response, contentType: string | undefined): void {
-  const encoding = encodingOf(contentType) ?? "json";
-  sendOtlp(res, 429, encoding, encodeStatus(encoding, GRPC.RESOURCE_EXHAUSTED, "ingest is at capacity; retry later"));
-}
-
-function unavailable(res: Response, encoding: OtlpEncoding, logger: Logger, err: unknown): void {
+function unavailable(encoding: OtlpEncoding, logger: Logger, err: unknown): TracesAnswer {
   logger.warn({ err }, "bus refused spans; answering 503");
-  res.set("Retry-After", String(RETRY_AFTER_S));
-  sendOtlp(
-    res,
-    503,
+  return {
+    status: 503,
     encoding,
-    encodeStatus(
+    headers: { "Retry-After": String(RETRY_AFTER_S) },
+    body: encodeStatus(
       encoding,
       GRPC.UNAVAILABLE,
       "usage could not be handed to the bus; nothing was accepted — retry later",
     ),
-  );
+  };
 }
 
-function sendOtlp(res: Response, status: number, encoding: OtlpEncoding, body: Buffer | string): void {
-  res.status(status).type(OTLP_CONTENT_TYPES[encoding]).send(body);
+function sendOtlp(res: Response, answer: TracesAnswer): void {
+  res
+    .status(answer.status)
+    .set(answer.headers ?? {})
+    .type(OTLP_CONTENT_TYPES[answer.encoding])
+    .send(answer.body);
+}
+
+function respondOtlp(res: Parameters<DirectRoute["handle"]>[1], answer: TracesAnswer): void {
+  respondBytes(res, answer.status, OTLP_CONTENT_TYPES[answer.encoding], answer.body, answer.headers);
 }
 
 function encodingOf(contentType: string | undefined): OtlpEncoding | null {
   const mime = contentType?.split(";")[0]?.trim().toLowerCase();
-  if (mime === "application/x-protobuf" || mime === "application/protobuf") return "protobuf";
+  if (mime && PROTOBUF_TYPES.includes(mime)) return "protobuf";
   if (mime === "application/json") return "json";
   return null;
 }
