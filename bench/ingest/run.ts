@@ -9,7 +9,12 @@
  * nothing is asserted on timings.
  *
  *   bash infra/local/up.sh && source .tollgate/infra/env
- *   pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--only json|otlp]
+ *   pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--rounds 3] [--only json|otlp]
+ *
+ * Each round runs baseline, workloads, baseline again and takes each
+ * workload's ratio against that round's baseline mean; with more than one
+ * round the median of the rounds' ratios is the figure (this machine's speed
+ * drifts between runs, JSON alone ranged 0.64–0.89 in single runs one day).
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -23,7 +28,7 @@ import { freePort, type RunningProcess, startBinary, startTs, waitReady } from "
 import { BATCH, jsonBody, otlpBody } from "./bodies";
 import { type HttpWorkload, httpRun } from "./http-load";
 import { rawProducerRun } from "./raw-producer";
-import { printReport, type Row } from "./table";
+import { printMedians, printReport, type Row } from "./table";
 
 const UP = "bash infra/local/up.sh && source .tollgate/infra/env";
 const PARTITIONS = 6;
@@ -33,6 +38,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     warmup: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
     only: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -40,7 +46,7 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   console.log(
-    `usage: ${UP}\n       pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--only json|otlp]`,
+    `usage: ${UP}\n       pnpm exec tsx bench/ingest/run.ts [--seconds 10] [--connections 32] [--warmup 2] [--rounds 3] [--only json|otlp]`,
   );
   process.exit(0);
 }
@@ -55,6 +61,7 @@ function positive(name: string, value: string): number {
 const seconds = positive("seconds", args.seconds);
 const connections = Math.round(positive("connections", args.connections));
 const warmupSeconds = positive("warmup", args.warmup);
+const rounds = Math.round(positive("rounds", args.rounds));
 
 const missing = ["CLICKHOUSE_URL", "TOLLGATE_MOCK_BROKER_BIN", "KAFKA_BROKERS", "REDIS_URL"].filter(
   (name) => !process.env[name],
@@ -203,35 +210,40 @@ async function main(): Promise<number> {
     progress(`${name}: ${warmupSeconds} s warm-up + ${seconds} s`);
     return rawProducerRun({ name, brokers, seconds, warmupSeconds, concurrency: connections });
   };
-  const rows: { baseline: Row[]; ingest: Row[] } = { baseline: [], ingest: [] };
-  let failures = 0;
-  rows.baseline.push(await baseline("raw kafkajs producer (1st)"));
   const chosen = workloads.filter((w) => !args.only || w.name.toLowerCase().includes(args.only.toLowerCase()));
-  for (const workload of chosen) {
-    checkInterrupted();
-    progress(`${workload.name}: ${warmupSeconds} s warm-up + ${seconds} s`);
-    const { row, failed } = await httpRun(workload, { seconds, warmupSeconds, connections });
-    rows.ingest.push(row);
-    if (failed) failures++;
-    if (ingest.proc.child.exitCode !== null) {
-      throw new Error(`ingest exited during "${workload.name}":\n${ingest.proc.output().slice(-3000)}`);
+  const cpu = cpus();
+  const context = {
+    machine: `${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown cpu"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${platform()}/${arch()}`,
+    node: process.version,
+    broker: `librdkafka mock cluster (in-memory), 1 broker, ${TOPICS.usage} × ${PARTITIONS} partitions, at ${brokers}`,
+    setup: `${seconds} s per workload after ${warmupSeconds} s warm-up, ${connections} connections / sends in flight, ${BATCH} events per request or send, ${rounds} round(s); load generator, broker and ingest share this machine`,
+  };
+  let failures = 0;
+  const ratios = new Map<string, number[]>();
+  for (let round = 1; round <= rounds; round++) {
+    const rows: { baseline: Row[]; ingest: Row[] } = { baseline: [], ingest: [] };
+    rows.baseline.push(await baseline("raw kafkajs producer (1st)"));
+    for (const workload of chosen) {
+      checkInterrupted();
+      progress(`${workload.name}: ${warmupSeconds} s warm-up + ${seconds} s`);
+      const { row, failed } = await httpRun(workload, { seconds, warmupSeconds, connections });
+      rows.ingest.push(row);
+      if (failed) failures++;
+      if (ingest.proc.child.exitCode !== null) {
+        throw new Error(`ingest exited during "${workload.name}":\n${ingest.proc.output().slice(-3000)}`);
+      }
+    }
+    rows.baseline.push(await baseline("raw kafkajs producer (2nd)"));
+
+    const measured = rows.baseline.map((row) => row.eventsPerSecond);
+    const mean = measured.reduce((a, b) => a + b, 0) / measured.length;
+    if (rounds > 1) console.log(`\nround ${round} of ${rounds}`);
+    printReport(round === 1 ? context : {}, rows, mean);
+    for (const row of rows.ingest) {
+      if (!row.unavailable) ratios.set(row.name, [...(ratios.get(row.name) ?? []), row.eventsPerSecond / mean]);
     }
   }
-  rows.baseline.push(await baseline("raw kafkajs producer (2nd)"));
-
-  const measured = rows.baseline.map((row) => row.eventsPerSecond);
-  const mean = measured.reduce((a, b) => a + b, 0) / measured.length;
-  const cpu = cpus();
-  printReport(
-    {
-      machine: `${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown cpu"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${platform()}/${arch()}`,
-      node: process.version,
-      broker: `librdkafka mock cluster (in-memory), 1 broker, ${TOPICS.usage} × ${PARTITIONS} partitions, at ${brokers}`,
-      setup: `${seconds} s per workload after ${warmupSeconds} s warm-up, ${connections} connections / sends in flight, ${BATCH} events per request or send; load generator, broker and ingest share this machine`,
-    },
-    rows,
-    mean,
-  );
+  if (rounds > 1) printMedians(ratios);
   return failures;
 }
 

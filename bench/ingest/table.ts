@@ -16,6 +16,13 @@ export function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(values: ReadonlyArray<number>): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 const COLUMNS = [
   { title: "workload", width: 34 },
   { title: "events/s", width: 10 },
@@ -84,5 +91,17 @@ export function printReport(
     }
     const ratio = row.eventsPerSecond / baseline;
     console.log(`  ${row.name}: ${ratio.toFixed(2)} — ${ratio >= GOAL_RATIO ? "meets the goal" : "below the goal"}`);
+  }
+}
+
+/** With several rounds: each workload's ratio per round and their median, the figure to read against the goal. */
+export function printMedians(ratios: ReadonlyMap<string, ReadonlyArray<number>>): void {
+  console.log("");
+  console.log(`over all rounds (median of the rounds' ratios; goal ≥ ${GOAL_RATIO.toFixed(2)}):`);
+  for (const [name, each] of ratios) {
+    const m = median(each);
+    console.log(
+      `  ${name}: ${m.toFixed(2)} (${each.map((r) => r.toFixed(2)).join(", ")}) — ${m >= GOAL_RATIO ? "meets the goal" : "below the goal"}`,
+    );
   }
 }

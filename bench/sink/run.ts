@@ -33,7 +33,7 @@ import { migrate, openServerStore, type SqlStore, usageEventRow } from "@tollgat
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
 import { eventually, startTs, waitReady } from "../../test/support/processes";
-import { percentile } from "../ingest/table";
+import { median, percentile } from "../ingest/table";
 
 const { values: args } = parseArgs({
   options: {
@@ -192,11 +192,6 @@ async function loading(): Promise<void> {
       measured.sink.push(await sinkRun());
     }
     const best = (r: number[]) => Math.max(...r);
-    const median = (r: number[]) => {
-      const sorted = [...r].sort((a, b) => a - b);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-    };
     const paired = (baseline: number[]) => measured.sink.map((sink, i) => sink / (baseline[i] ?? Number.NaN));
     const runs = (r: number[]) => r.map((x) => x.toFixed(0)).join(", ");
     const line = (label: string, r: number[]) =>
