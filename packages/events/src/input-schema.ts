@@ -71,5 +71,24 @@ export const usageEventInputSchema = z.object(
   { error: "must be a JSON object" },
 );
 
+/**
+ * What the OTLP mapping hands to normalisation: the same fields and rules,
+ * less what a span cannot carry — no event_id (it derives from trace and
+ * span id), a timestamp in epoch ms, and only the canonical token fields (the
+ * mapping has already chosen among the conventions' synonyms). A third
+ * fewer fields for zod to walk, for every span.
+ */
+export const spanEventInputSchema = usageEventInputSchema.omit({ event_id: true }).extend({
+  timestamp: z.int({ error: "must be epoch milliseconds" }).min(0).nullish(),
+  usage: usageInputSchema.pick({
+    input_tokens: true,
+    output_tokens: true,
+    cached_input_tokens: true,
+    cache_creation_input_tokens: true,
+    reasoning_tokens: true,
+  }),
+});
+
 export type UsageEventInput = z.infer<typeof usageEventInputSchema>;
+export type SpanEventInput = z.infer<typeof spanEventInputSchema>;
 export type UsageInput = z.infer<typeof usageInputSchema>;

@@ -1,6 +1,12 @@
 import { deriveEventId } from "./event-id";
 import { type FieldError, fromZodIssues } from "./field-errors";
-import { type UsageEventInput, type UsageInput, usageEventInputSchema } from "./input-schema";
+import {
+  type SpanEventInput,
+  spanEventInputSchema,
+  type UsageEventInput,
+  type UsageInput,
+  usageEventInputSchema,
+} from "./input-schema";
 import type { CostSource, DefaultTags, EventSource, UsageEvent } from "./usage-event";
 import { usdToMicro } from "./usd";
 
@@ -40,10 +46,22 @@ export const MAX_FUTURE_SKEW_MS = 60 * 60 * 1000;
 
 const REQUIRED_TAGS = ["project_id", "user_id", "agent_id"] as const;
 
+/** A usage event as reported at POST /v1/events. */
 export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
   const parsed = usageEventInputSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, errors: fromZodIssues(parsed.error.issues) };
-  const input = parsed.data;
+  return completeEvent(parsed.data, ctx);
+}
+
+/** A usage event as the OTLP mapping reads it from a span (see spanEventInputSchema). */
+export function normalizeSpanEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
+  const parsed = spanEventInputSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, errors: fromZodIssues(parsed.error.issues) };
+  return completeEvent(parsed.data, ctx);
+}
+
+/** Validated input → the event: tags and their defaults, tokens, time and cost. */
+function completeEvent(input: UsageEventInput | SpanEventInput, ctx: NormalizeContext): NormalizeResult {
   const errors: FieldError[] = [];
 
   const tags = resolveTags(input, ctx.defaults ?? {}, errors);
@@ -59,7 +77,11 @@ export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): Normal
   return {
     ok: true,
     event: {
-      event_id: deriveEventId(input.event_id ?? undefined, input.trace_id ?? undefined, input.span_id ?? undefined),
+      event_id: deriveEventId(
+        "event_id" in input ? (input.event_id ?? undefined) : undefined,
+        input.trace_id ?? undefined,
+        input.span_id ?? undefined,
+      ),
       timestamp_ms: timestampMs,
       received_at_ms: ctx.nowMs,
       trace_id: input.trace_id ?? null,
@@ -95,7 +117,11 @@ type Tags = Pick<
   "org_id" | "team_id" | "project_id" | "user_id" | "agent_id" | "session_id" | "feature" | "task_type"
 >;
 
-function resolveTags(input: UsageEventInput, defaults: DefaultTags, errors: FieldError[]): Tags | null {
+function resolveTags(
+  input: UsageEventInput | SpanEventInput,
+  defaults: DefaultTags,
+  errors: FieldError[],
+): Tags | null {
   // Explicit tags win over the key's defaults.
   const project_id = input.project_id ?? defaults.project_id ?? null;
   const user_id = input.user_id ?? defaults.user_id ?? null;

@@ -88,35 +88,43 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
   // of parent ids is cut there instead of looping forever.
   const ancestors: Ancestors = { parentOf, maxDepth: spans.length };
 
-  const kinds = new Map<OtlpSpan, Kind>(spans.map((span) => [span, kindOf(span)]));
+  // Per span, in request order: what it is, and whether it carries tokens.
+  const kinds = spans.map(kindOf);
+  const withTokens = spans.map((span) => hasTokens(span.attributes));
   // Only the innermost usage is counted: a span with usage below it (a
   // wrapper that sums its children, or a framework's chat span around the
   // provider client's chat span) would count the same tokens twice.
   const hasCountedDescendant = new Set<OtlpSpan>();
-  for (const span of spans) {
-    if (kinds.get(span) === "not_usage" || !hasTokens(span.attributes)) continue;
+  spans.forEach((span, i) => {
+    if (kinds[i] === "not_usage" || !withTokens[i]) return;
     let depth = 0;
     for (let p = parentOf(span); p && depth < ancestors.maxDepth; p = parentOf(p), depth++) {
       hasCountedDescendant.add(p);
     }
-  }
+  });
 
+  // The resource's own tags, read once per resource rather than once per span.
+  const resourceTags = new Map<Attributes, Tags>();
   const result: SpansToUsage = { usage: [], rejected: [], ignored: 0 };
-  for (const span of spans) {
-    const kind = kinds.get(span);
-    if (kind === "not_usage" || hasCountedDescendant.has(span)) {
+  spans.forEach((span, i) => {
+    if (kinds[i] === "not_usage" || hasCountedDescendant.has(span)) {
       result.ignored++;
-      continue;
+      return;
     }
-    if (!hasTokens(span.attributes)) {
+    if (!withTokens[i]) {
       result.rejected.push({
         span,
         reason: `${span.path}: model-call span "${span.name}" carries no token usage (gen_ai.usage.input_tokens / output_tokens)`,
       });
-      continue;
+      return;
     }
-    result.usage.push({ span, input: toEventInput(span, ancestors) });
-  }
+    let fromResource = resourceTags.get(span.resource);
+    if (!fromResource) {
+      fromResource = tagsOf(span.resource);
+      resourceTags.set(span.resource, fromResource);
+    }
+    result.usage.push({ span, input: toEventInput(span, ancestors, fromResource) });
+  });
   return result;
 }
 
@@ -137,25 +145,43 @@ interface Ancestors {
   maxDepth: number;
 }
 
-const IDENTITY_FIELDS = Object.entries(IDENTITY);
+/** The identity tags, model and provider that one set of attributes carries. */
+type Tags = Record<keyof typeof IDENTITY | "model" | "provider", AttributeValue | undefined>;
 
-function toEventInput(span: OtlpSpan, ancestors: Ancestors): Record<string, unknown> {
+function tagsOf(attrs: Attributes): Tags {
+  return {
+    user_id: first(attrs, IDENTITY.user_id),
+    session_id: first(attrs, IDENTITY.session_id),
+    agent_id: first(attrs, IDENTITY.agent_id),
+    project_id: first(attrs, IDENTITY.project_id),
+    team_id: first(attrs, IDENTITY.team_id),
+    org_id: first(attrs, IDENTITY.org_id),
+    feature: first(attrs, IDENTITY.feature),
+    task_type: first(attrs, IDENTITY.task_type),
+    reservation_id: first(attrs, IDENTITY.reservation_id),
+    model: first(attrs, NAMES.model),
+    provider: first(attrs, NAMES.provider),
+  };
+}
+
+/** Built as one literal (one object shape for every span), the span's own values before the resource's. */
+function toEventInput(span: OtlpSpan, ancestors: Ancestors, resource: Tags): Record<string, unknown> {
   const attrs = span.attributes;
-  const input: Record<string, unknown> = {
+  return {
     trace_id: span.traceId || undefined,
     span_id: span.spanId || undefined,
     timestamp: span.endTimeMs ?? span.startTimeMs ?? undefined,
-  };
-  for (const [field, names] of IDENTITY_FIELDS) {
-    const value = inherited(span, names, ancestors) ?? first(span.resource, names);
-    // A numeric user id is still an id.
-    input[field] = typeof value === "number" ? String(value) : value;
-  }
-  const model = first(attrs, NAMES.model) ?? first(span.resource, NAMES.model);
-  const cost = first(attrs, NAMES.cost);
-  return Object.assign(input, {
-    provider: first(attrs, NAMES.provider) ?? first(span.resource, NAMES.provider),
-    model,
+    user_id: identity(span, "user_id", ancestors, resource),
+    session_id: identity(span, "session_id", ancestors, resource),
+    agent_id: identity(span, "agent_id", ancestors, resource),
+    project_id: identity(span, "project_id", ancestors, resource),
+    team_id: identity(span, "team_id", ancestors, resource),
+    org_id: identity(span, "org_id", ancestors, resource),
+    feature: identity(span, "feature", ancestors, resource),
+    task_type: identity(span, "task_type", ancestors, resource),
+    reservation_id: identity(span, "reservation_id", ancestors, resource),
+    provider: first(attrs, NAMES.provider) ?? resource.provider,
+    model: first(attrs, NAMES.model) ?? resource.model,
     usage: {
       input_tokens: tokenValue(first(attrs, NAMES.input)),
       output_tokens: tokenValue(first(attrs, NAMES.output)),
@@ -163,18 +189,28 @@ function toEventInput(span: OtlpSpan, ancestors: Ancestors): Record<string, unkn
       cache_creation_input_tokens: tokenValue(first(attrs, NAMES.cacheCreation)),
       reasoning_tokens: tokenValue(first(attrs, NAMES.reasoning)),
     },
-    cost_usd: cost,
+    cost_usd: first(attrs, NAMES.cost),
     status: span.error ? "error" : "ok",
-  });
+  };
 }
 
-function inherited(span: OtlpSpan, names: ReadonlyArray<string>, ancestors: Ancestors): AttributeValue | undefined {
+/** An identity tag: from the span, else the nearest enclosing span that has it, else the resource. */
+function identity(
+  span: OtlpSpan,
+  field: keyof typeof IDENTITY,
+  ancestors: Ancestors,
+  resource: Tags,
+): AttributeValue | undefined {
+  const names = IDENTITY[field];
+  let value: AttributeValue | undefined;
   let depth = 0;
   for (let s: OtlpSpan | undefined = span; s && depth <= ancestors.maxDepth; s = ancestors.parentOf(s), depth++) {
-    const value = first(s.attributes, names);
-    if (value !== undefined) return value;
+    value = first(s.attributes, names);
+    if (value !== undefined) break;
   }
-  return undefined;
+  value ??= resource[field];
+  // A numeric user id is still an id.
+  return typeof value === "number" ? String(value) : value;
 }
 
 function first(attrs: Attributes, names: ReadonlyArray<string>): AttributeValue | undefined {

@@ -1,8 +1,11 @@
 import { scaleDecimal, type TokenCounts } from "@tollgate/events";
 import { BASE_PRICE_FIELDS, type BasePriceField, parseTierField } from "./fields";
 
-/** Integer pico-USD (10^-12 USD) per token: every price in the table is a whole number of these. */
-export type PicoPerToken = bigint;
+/**
+ * Integer pico-USD (10^-12 USD) per token: every price in the table is a
+ * whole number of these, well below 2^53 (checked as the table loads).
+ */
+export type PicoPerToken = number;
 
 export interface PriceTier {
   /** Applies when the request's input exceeds this many tokens. */
@@ -43,14 +46,17 @@ export function toModelPrice(spec: Record<string, unknown>, onRounded: () => voi
         : null;
     if (!base) continue;
     const scaled = scaleDecimal(value, 12);
-    if (scaled === null) throw new Error(`${field} must be a non-negative number of USD per token, got ${value}`);
+    const pico = scaled === null ? Number.NaN : Number(scaled.value);
+    if (scaled === null || !Number.isSafeInteger(pico)) {
+      throw new Error(`${field} must be a non-negative number of USD per token below 9,000 USD, got ${value}`);
+    }
     if (scaled.rounded) onRounded();
     if (!tier) {
-      price.prices[base] = scaled.value;
+      price.prices[base] = pico;
       continue;
     }
     const entry = tiers.get(tier.aboveTokens) ?? { aboveTokens: tier.aboveTokens, prices: {} };
-    entry.prices[base] = scaled.value;
+    entry.prices[base] = pico;
     tiers.set(tier.aboveTokens, entry);
   }
   price.tiers = [...tiers.values()].sort((a, b) => b.aboveTokens - a.aboveTokens);
@@ -65,34 +71,65 @@ export function toModelPrice(spec: Record<string, unknown>, onRounded: () => voi
  * than 200k input tokens) the tier's prices apply to the whole request, as
  * the providers bill it (and LiteLLM computes it). The components are summed
  * in pico-USD and rounded half up once, to micro-USD.
+ *
+ * Integer arithmetic throughout: in numbers while every product and the sum
+ * stay below 2^53 (where a double holds every integer exactly — nearly every
+ * request, priced for each event at ingest), else in BigInt.
  */
 export function costOf(
   price: ModelPrice,
   usage: TokenCounts,
 ): { cost_micro_usd: number; breakdown_pico_usd: CostBreakdown } {
-  const tier = price.tiers.find((t) => usage.input_tokens > t.aboveTokens);
-  const rate = (field: BasePriceField): PicoPerToken | undefined => tier?.prices[field] ?? price.prices[field];
-  const input = rate("input_cost_per_token") ?? 0n;
-  const output = rate("output_cost_per_token") ?? 0n;
-  const plainInput = BigInt(usage.input_tokens - usage.cached_input_tokens - usage.cache_creation_input_tokens);
-  const plainOutput = BigInt(usage.output_tokens - usage.reasoning_tokens);
+  let tier: PriceTier | undefined;
+  for (const t of price.tiers) {
+    if (usage.input_tokens > t.aboveTokens) {
+      tier = t;
+      break;
+    }
+  }
+  const input = rateOf(price, tier, "input_cost_per_token") ?? 0;
+  const output = rateOf(price, tier, "output_cost_per_token") ?? 0;
+  const cacheRead = rateOf(price, tier, "cache_read_input_token_cost") ?? input;
+  const cacheWrite = rateOf(price, tier, "cache_creation_input_token_cost") ?? input;
+  const reasoning = rateOf(price, tier, "output_cost_per_reasoning_token") ?? output;
+  const plainInput = usage.input_tokens - usage.cached_input_tokens - usage.cache_creation_input_tokens;
+  const plainOutput = usage.output_tokens - usage.reasoning_tokens;
 
-  const parts = {
+  const breakdown_pico_usd: CostBreakdown = {
     input: plainInput * input,
-    cached_input: BigInt(usage.cached_input_tokens) * (rate("cache_read_input_token_cost") ?? input),
-    cache_creation: BigInt(usage.cache_creation_input_tokens) * (rate("cache_creation_input_token_cost") ?? input),
+    cached_input: usage.cached_input_tokens * cacheRead,
+    cache_creation: usage.cache_creation_input_tokens * cacheWrite,
     output: plainOutput * output,
-    reasoning: BigInt(usage.reasoning_tokens) * (rate("output_cost_per_reasoning_token") ?? output),
+    reasoning: usage.reasoning_tokens * reasoning,
   };
-  const totalPico = parts.input + parts.cached_input + parts.cache_creation + parts.output + parts.reasoning;
-  return {
-    cost_micro_usd: Number((totalPico + 500_000n) / 1_000_000n),
-    breakdown_pico_usd: {
-      input: Number(parts.input),
-      cached_input: Number(parts.cached_input),
-      cache_creation: Number(parts.cache_creation),
-      output: Number(parts.output),
-      reasoning: Number(parts.reasoning),
-    },
-  };
+  const b = breakdown_pico_usd;
+  const shifted = b.input + b.cached_input + b.cache_creation + b.output + b.reasoning + HALF_MICRO_IN_PICO;
+  // A product or sum past 2^53 may have been rounded; no part is negative, so
+  // every partial sum is at most the total and checking the parts and the total is enough.
+  const safe = Number.isSafeInteger;
+  if (
+    safe(b.input) &&
+    safe(b.cached_input) &&
+    safe(b.cache_creation) &&
+    safe(b.output) &&
+    safe(b.reasoning) &&
+    safe(shifted)
+  ) {
+    return { cost_micro_usd: (shifted - (shifted % PICO_PER_MICRO)) / PICO_PER_MICRO, breakdown_pico_usd };
+  }
+  const totalPico =
+    BigInt(plainInput) * BigInt(input) +
+    BigInt(usage.cached_input_tokens) * BigInt(cacheRead) +
+    BigInt(usage.cache_creation_input_tokens) * BigInt(cacheWrite) +
+    BigInt(plainOutput) * BigInt(output) +
+    BigInt(usage.reasoning_tokens) * BigInt(reasoning);
+  const cost_micro_usd = Number((totalPico + BigInt(HALF_MICRO_IN_PICO)) / BigInt(PICO_PER_MICRO));
+  return { cost_micro_usd, breakdown_pico_usd };
+}
+
+const PICO_PER_MICRO = 1_000_000;
+const HALF_MICRO_IN_PICO = 500_000;
+
+function rateOf(price: ModelPrice, tier: PriceTier | undefined, field: BasePriceField): PicoPerToken | undefined {
+  return tier?.prices[field] ?? price.prices[field];
 }

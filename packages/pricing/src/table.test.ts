@@ -76,6 +76,16 @@ describe("cost to the micro-dollar", () => {
     expect(cost).toMatchObject({ known: true, cost_micro_usd: 230 });
   });
 
+  it("stays exact past 2^53 pico-USD, where doubles would round", () => {
+    const custom = loadPriceTable({ overrides: { "huge-x": { input_cost_per_token: 3.8927117e-5 } } });
+    // 764,251,547 × 38,927,117 pico = 29,750,109,387,499,999 pico = 29,750,109,387.499999 µUSD:
+    // half up gives …387; the same sum in doubles comes out as …387.5 and would round to …388.
+    expect(custom.cost("huge-x", usage({ input_tokens: 764_251_547 }))).toMatchObject({
+      known: true,
+      cost_micro_usd: 29_750_109_387,
+    });
+  });
+
   it("says an unknown model is unknown instead of costing it 0", () => {
     expect(table.cost("gpt-99-imaginary", usage({ input_tokens: 10 }))).toEqual({
       known: false,
@@ -139,6 +149,6 @@ describe("the shipped table", () => {
     expect(table.roundedPrices).toBeGreaterThan(0);
     expect(table.roundedPrices).toBeLessThan(100);
     const price = table.lookup("gpt-4o");
-    expect(price.known && price.price.prices.input_cost_per_token).toBe(2_500_000n);
+    expect(price.known && price.price.prices.input_cost_per_token).toBe(2_500_000);
   });
 });

@@ -1,8 +1,10 @@
+import { type Attributes, trace } from "@opentelemetry/api";
 import type { Principal } from "@tollgate/auth";
 import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import {
   type EventSource,
   type FieldError,
+  normalizeSpanEvent,
   normalizeUsageEvent,
   type PriceFn,
   type UsageEvent,
@@ -30,9 +32,11 @@ export function acceptItems(
   items: ReadonlyArray<ReportedItem>,
   ctx: { principal: Principal; nowMs: number; source: EventSource; price: PriceFn },
 ): Acceptance {
+  // Spans arrive already mapped to the canonical fields, and are checked against those only.
+  const normalize = ctx.source === "otlp" ? normalizeSpanEvent : normalizeUsageEvent;
   const result: Acceptance = { accepted: [], rejected: [], letters: [] };
   items.forEach((item, index) => {
-    const normalized = normalizeUsageEvent(item.raw, {
+    const normalized = normalize(item.raw, {
       nowMs: ctx.nowMs,
       source: ctx.source,
       defaults: ctx.principal.defaultTags,
@@ -79,19 +83,43 @@ export function deadLetter(
  * broker outage answers 503 instead of holding the request (and its memory).
  * A timed-out publish may still land later; the client's retry then carries
  * the same event ids and consumers dedupe them.
+ *
+ * Without dead letters the events go to the publisher at once, which turns
+ * them into records as it takes them: neither this function nor its caller
+ * needs the events while the request waits for the broker's ack, so they die
+ * young instead of being promoted to the old generation (callers keep only
+ * the counts their reply needs).
  */
-export async function handOff(
+export function handOff(
   publisher: UsagePublisher,
   acceptance: Pick<Acceptance, "accepted" | "letters">,
   timeoutMs: number,
 ): Promise<void> {
-  await withTimeout(
-    (async () => {
-      await publisher.deadLetter(acceptance.letters);
-      await publisher.publish(acceptance.accepted);
-    })(),
-    timeoutMs,
-    `the bus did not take the events within ${timeoutMs} ms`,
+  const { accepted, letters } = acceptance;
+  const handed =
+    letters.length === 0
+      ? publisher.publish(accepted)
+      : publisher.deadLetter(letters).then(() => publisher.publish(accepted));
+  return withTimeout(handed, timeoutMs, `the bus did not take the events within ${timeoutMs} ms`);
+}
+
+const tracer = trace.getTracer("tollgate-ingest");
+
+/**
+ * Waits for a started hand-off in an "ingest.publish" span: resolves with
+ * the bus's error, or null once the bus has everything. It takes the
+ * promise, not the events, and callers return it rather than await it, so no
+ * frame that held the request's events or body is suspended on the broker's
+ * ack (a suspended async frame keeps even its dead locals alive).
+ */
+export function awaitHandOff(handed: Promise<void>, attributes: Attributes): Promise<unknown> {
+  return tracer.startActiveSpan("ingest.publish", { attributes }, (span) =>
+    handed
+      .then(
+        () => null,
+        (err: unknown) => err ?? new Error("the bus refused the events"),
+      )
+      .finally(() => span.end()),
   );
 }
 

@@ -1,10 +1,9 @@
-import { trace } from "@opentelemetry/api";
 import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import type { PriceFn } from "@tollgate/events";
 import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson } from "@tollgate/kit";
 import express, { type Request, type RequestHandler, type Response } from "express";
-import { acceptItems, handOff } from "./accept";
+import { acceptItems, awaitHandOff, handOff } from "./accept";
 import type { Admission } from "./admission";
 
 export interface EventsRouteDeps {
@@ -16,8 +15,6 @@ export interface EventsRouteDeps {
   maxBatch: number;
   publishTimeoutMs: number;
 }
-
-const tracer = trace.getTracer("tollgate-ingest");
 
 /** How long a client should wait before retrying when the bus cannot take events. */
 export const RETRY_AFTER_S = 5;
@@ -51,13 +48,16 @@ export async function answerEvents(deps: EventsRouteDeps, body: unknown, princip
     items.list.map((raw) => ({ raw })),
     { principal, nowMs: (deps.clock ?? Date.now)(), source: "json", price: deps.price },
   );
-  return tracer.startActiveSpan("ingest.publish", async (span): Promise<EventsAnswer> => {
-    span.setAttribute("tollgate.events.accepted", acceptance.accepted.length);
-    span.setAttribute("tollgate.events.rejected", acceptance.rejected.length);
-    try {
-      await handOff(deps.publisher, acceptance, deps.publishTimeoutMs);
-    } catch (err) {
-      deps.logger.warn({ err, accepted: acceptance.accepted.length }, "bus refused events; answering 503");
+  // The events go to the bus now; only the reply's counts wait for its ack (see handOff).
+  const accepted = acceptance.accepted.length;
+  const { rejected } = acceptance;
+  const handed = handOff(deps.publisher, acceptance, deps.publishTimeoutMs);
+  return awaitHandOff(handed, {
+    "tollgate.events.accepted": accepted,
+    "tollgate.events.rejected": rejected.length,
+  }).then((failure): EventsAnswer => {
+    if (failure) {
+      deps.logger.warn({ err: failure, accepted }, "bus refused events; answering 503");
       return {
         status: 503,
         headers: { "Retry-After": String(RETRY_AFTER_S) },
@@ -66,13 +66,8 @@ export async function answerEvents(deps: EventsRouteDeps, body: unknown, princip
           message: "usage could not be handed to the bus; nothing from this request was accepted — retry later",
         },
       };
-    } finally {
-      span.end();
     }
-    return {
-      status: acceptance.accepted.length > 0 ? 202 : 400,
-      body: { accepted: acceptance.accepted.length, rejected: acceptance.rejected },
-    };
+    return { status: accepted > 0 ? 202 : 400, body: { accepted, rejected } };
   });
 }
 
@@ -130,15 +125,21 @@ export function eventsDirectRoute(deps: EventsRouteDeps, keys: KeyStore, admissi
         respondJson(res, 429, OVERLOADED);
         return;
       }
-      const read = await readJsonBody(req, deps.bodyLimitBytes);
-      if (!read.ok) {
-        respondJson(res, read.refusal.status, read.refusal.body, read.refusal.headers);
-        return;
-      }
-      const answer = await answerEvents(deps, read.value, found.principal);
+      const answer = await readAndAnswer(deps, req, found.principal);
       respondJson(res, answer.status, answer.body, answer.headers);
     },
   };
+}
+
+/** Its own frame, which ends before the hand-off is awaited: the parsed body is not kept alive with the request. */
+async function readAndAnswer(
+  deps: EventsRouteDeps,
+  req: Parameters<DirectRoute["handle"]>[0],
+  principal: Principal,
+): Promise<EventsAnswer> {
+  const read = await readJsonBody(req, deps.bodyLimitBytes);
+  if (!read.ok) return { status: read.refusal.status, body: read.refusal.body, headers: read.refusal.headers };
+  return answerEvents(deps, read.value, principal);
 }
 
 function batchItems(body: unknown): { list: unknown[] } | { error: string } {

@@ -1,4 +1,3 @@
-import { trace } from "@opentelemetry/api";
 import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
 import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import type { PriceFn, UsageEvent } from "@tollgate/events";
@@ -16,7 +15,7 @@ import {
   spansToUsage,
 } from "@tollgate/otlp";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
-import { acceptItems, deadLetter, handOff, safeStringify } from "./accept";
+import { acceptItems, awaitHandOff, deadLetter, handOff, safeStringify } from "./accept";
 import type { Admission } from "./admission";
 import { RETRY_AFTER_S } from "./events-route";
 
@@ -37,7 +36,6 @@ export interface TracesAnswer {
   headers?: Record<string, string>;
 }
 
-const tracer = trace.getTracer("tollgate-ingest");
 /** How many rejection reasons the partial_success message spells out. */
 const REASONS_IN_REPLY = 5;
 const PROTOBUF_TYPES = ["application/x-protobuf", "application/protobuf"];
@@ -75,18 +73,16 @@ export async function answerTraces(
     return { status: 400, encoding, body: encodeStatus(encoding, GRPC.INVALID_ARGUMENT, err.message) };
   }
 
-  const { accepted, letters, reasons, ignored } = outcome;
-  return tracer.startActiveSpan("ingest.publish", async (span): Promise<TracesAnswer> => {
-    span.setAttribute("tollgate.events.accepted", accepted.length);
-    span.setAttribute("tollgate.spans.rejected", reasons.length);
-    span.setAttribute("tollgate.spans.ignored", ignored);
-    try {
-      await handOff(deps.publisher, { accepted, letters }, deps.publishTimeoutMs);
-    } catch (err) {
-      return unavailable(encoding, deps.logger, err);
-    } finally {
-      span.end();
-    }
+  // The events go to the bus now; only the reply's reasons wait for its ack (see handOff).
+  const { reasons, ignored } = outcome;
+  const accepted = outcome.accepted.length;
+  const handed = handOff(deps.publisher, outcome, deps.publishTimeoutMs);
+  return awaitHandOff(handed, {
+    "tollgate.events.accepted": accepted,
+    "tollgate.spans.rejected": reasons.length,
+    "tollgate.spans.ignored": ignored,
+  }).then((failure): TracesAnswer => {
+    if (failure) return unavailable(encoding, deps.logger, failure);
     const message =
       reasons.length === 0
         ? ""
@@ -154,18 +150,26 @@ export function tracesDirectRoute(deps: TracesRouteDeps, keys: KeyStore, admissi
         respondOtlp(res, overloaded("protobuf"));
         return;
       }
-      let body: Buffer;
-      try {
-        body = await readRawBody(req, deps.bodyLimitBytes);
-      } catch (err) {
-        const refusal = bodyRefusal("protobuf", err);
-        if (!refusal) throw err;
-        respondOtlp(res, refusal);
-        return;
-      }
-      respondOtlp(res, await answerTraces(deps, "protobuf", body, found.principal));
+      respondOtlp(res, await readAndAnswer(deps, req, found.principal));
     },
   };
+}
+
+/** Its own frame, which ends before the hand-off is awaited: the body is not kept alive with the request. */
+async function readAndAnswer(
+  deps: TracesRouteDeps,
+  req: Parameters<DirectRoute["handle"]>[0],
+  principal: Principal,
+): Promise<TracesAnswer> {
+  let body: Buffer;
+  try {
+    body = await readRawBody(req, deps.bodyLimitBytes);
+  } catch (err) {
+    const refusal = bodyRefusal("protobuf", err);
+    if (!refusal) throw err;
+    return refusal;
+  }
+  return answerTraces(deps, "protobuf", body, principal);
 }
 
 /** The refusal of the admission gate, in OTLP's form, on the Express route. */
