@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type NormalizeContext, normalizeUsageEvent } from "./normalize";
+import { type NormalizeContext, normalizeSpanEvent, normalizeUsageEvent } from "./normalize";
 
 const NOW = Date.parse("2026-02-18T10:05:00Z");
 const ctx: NormalizeContext = { nowMs: NOW, source: "json" };
@@ -171,5 +171,51 @@ describe("normalizeUsageEvent", () => {
     expect(reject({ ...clawTrace, timestamp: "2026-02-18T12:00:00Z" })).toEqual([
       { path: "timestamp", message: "is more than one hour in the future" },
     ]);
+  });
+});
+
+describe("normalizeSpanEvent (what the OTLP mapping hands over)", () => {
+  const span = {
+    trace_id: "0af7651916cd43dd8448eb211c80319c",
+    span_id: "b7ad6b7169203331",
+    timestamp: Date.parse("2026-02-18T10:00:00Z"),
+    project_id: " p1 ",
+    user_id: "u1",
+    agent_id: "a1",
+    model: "gpt-4o",
+    usage: { input_tokens: 1040, output_tokens: 450, cached_input_tokens: 40, reasoning_tokens: 10 },
+    status: "ok",
+  };
+
+  it("makes the same event as the JSON API does of the same fields", () => {
+    const viaSpan = normalizeSpanEvent(span, { ...ctx, source: "otlp" });
+    const viaJson = normalizeUsageEvent(span, { ...ctx, source: "otlp" });
+    expect(viaSpan.ok && viaSpan.event).toEqual(viaJson.ok && viaJson.event);
+    expect(viaSpan).toMatchObject({
+      ok: true,
+      event: {
+        project_id: "p1",
+        input_tokens: 1040,
+        cached_input_tokens: 40,
+        reasoning_tokens: 10,
+        total_tokens: 1490,
+      },
+    });
+    // Derived from trace and span id, as for JSON events that carry them.
+    expect(viaSpan.ok && viaSpan.event.event_id).toMatch(/^sp_[0-9a-f]{32}$/);
+  });
+
+  it("holds spans to the same rules, with the field's path", () => {
+    const bad = normalizeSpanEvent({ ...span, usage: { input_tokens: 1.5, output_tokens: -1 } }, ctx);
+    expect(!bad.ok && bad.errors.map((e) => e.path).sort()).toEqual(["usage.input_tokens", "usage.output_tokens"]);
+    const late = normalizeSpanEvent({ ...span, timestamp: NOW + 2 * 60 * 60 * 1000 }, ctx);
+    expect(!late.ok && late.errors).toEqual([{ path: "timestamp", message: "is more than one hour in the future" }]);
+    const untagged = normalizeSpanEvent({ ...span, user_id: undefined }, ctx);
+    expect(!untagged.ok && untagged.errors.map((e) => e.path)).toEqual(["user_id"]);
+  });
+
+  it("reads only the canonical token fields: the mapping has already chosen among the conventions' names", () => {
+    const legacy = normalizeSpanEvent({ ...span, usage: { prompt_tokens: 10, completion_tokens: 5 } }, ctx);
+    expect(!legacy.ok && legacy.errors.map((e) => e.path)).toEqual(["usage"]);
   });
 });

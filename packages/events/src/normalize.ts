@@ -50,22 +50,26 @@ const REQUIRED_TAGS = ["project_id", "user_id", "agent_id"] as const;
 export function normalizeUsageEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
   const parsed = usageEventInputSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, errors: fromZodIssues(parsed.error.issues) };
-  return completeEvent(parsed.data, ctx);
+  return completeEvent(parsed.data, ctx, EVENT_TOKEN_FIELDS);
 }
 
 /** A usage event as the OTLP mapping reads it from a span (see spanEventInputSchema). */
 export function normalizeSpanEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
   const parsed = spanEventInputSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, errors: fromZodIssues(parsed.error.issues) };
-  return completeEvent(parsed.data, ctx);
+  return completeEvent(parsed.data, ctx, SPAN_TOKEN_FIELDS);
 }
 
 /** Validated input → the event: tags and their defaults, tokens, time and cost. */
-function completeEvent(input: UsageEventInput | SpanEventInput, ctx: NormalizeContext): NormalizeResult {
+function completeEvent(
+  input: UsageEventInput | SpanEventInput,
+  ctx: NormalizeContext,
+  tokenFields: TokenFields,
+): NormalizeResult {
   const errors: FieldError[] = [];
 
   const tags = resolveTags(input, ctx.defaults ?? {}, errors);
-  const counts = resolveTokens(input.usage, errors);
+  const counts = resolveTokens(input.usage, tokenFields, errors);
   const timestampMs = resolveTimestamp(input.timestamp, ctx.nowMs, errors);
   const reportedMicro = resolveReportedCost(input.cost_usd, errors);
   if (errors.length > 0 || !tags || !counts || timestampMs === null) return { ok: false, errors };
@@ -156,16 +160,35 @@ interface Synonym {
   path: ReadonlyArray<string>;
 }
 const synonyms = (...names: string[]): ReadonlyArray<Synonym> => names.map((name) => ({ name, path: name.split(".") }));
-const INPUT = synonyms("input_tokens", "prompt_tokens");
-const OUTPUT = synonyms("output_tokens", "completion_tokens");
-const CACHED = synonyms(
-  "cached_tokens",
-  "cached_input_tokens",
-  "cache_read_input_tokens",
-  "prompt_tokens_details.cached_tokens",
-);
-const CREATION = synonyms("cache_creation_tokens", "cache_creation_input_tokens");
-const REASONING = synonyms("reasoning_tokens", "completion_tokens_details.reasoning_tokens");
+/** Where each token count may be reported, first name first. */
+interface TokenFields {
+  input: ReadonlyArray<Synonym>;
+  output: ReadonlyArray<Synonym>;
+  cached: ReadonlyArray<Synonym>;
+  creation: ReadonlyArray<Synonym>;
+  reasoning: ReadonlyArray<Synonym>;
+}
+/** POST /v1/events: every name agents send, OpenAI's nested details included. */
+const EVENT_TOKEN_FIELDS: TokenFields = {
+  input: synonyms("input_tokens", "prompt_tokens"),
+  output: synonyms("output_tokens", "completion_tokens"),
+  cached: synonyms(
+    "cached_tokens",
+    "cached_input_tokens",
+    "cache_read_input_tokens",
+    "prompt_tokens_details.cached_tokens",
+  ),
+  creation: synonyms("cache_creation_tokens", "cache_creation_input_tokens"),
+  reasoning: synonyms("reasoning_tokens", "completion_tokens_details.reasoning_tokens"),
+};
+/** Spans: the OTLP mapping has already chosen among the conventions' names (spanEventInputSchema). */
+const SPAN_TOKEN_FIELDS: TokenFields = {
+  input: synonyms("input_tokens"),
+  output: synonyms("output_tokens"),
+  cached: synonyms("cached_input_tokens"),
+  creation: synonyms("cache_creation_input_tokens"),
+  reasoning: synonyms("reasoning_tokens"),
+};
 
 /** Takes the one value among synonyms, reporting a conflict when they disagree. */
 function oneOf(usage: UsageInput, names: ReadonlyArray<Synonym>, errors: FieldError[]): number | undefined {
@@ -196,13 +219,13 @@ function readPath(usage: UsageInput, path: ReadonlyArray<string>): number | unde
   return typeof node === "number" ? node : undefined;
 }
 
-function resolveTokens(usage: UsageInput, errors: FieldError[]): TokenCounts | null {
+function resolveTokens(usage: UsageInput, fields: TokenFields, errors: FieldError[]): TokenCounts | null {
   const before = errors.length;
-  const input = oneOf(usage, INPUT, errors);
-  const output = oneOf(usage, OUTPUT, errors);
-  const cached = oneOf(usage, CACHED, errors);
-  const creation = oneOf(usage, CREATION, errors);
-  const reasoning = oneOf(usage, REASONING, errors);
+  const input = oneOf(usage, fields.input, errors);
+  const output = oneOf(usage, fields.output, errors);
+  const cached = oneOf(usage, fields.cached, errors);
+  const creation = oneOf(usage, fields.creation, errors);
+  const reasoning = oneOf(usage, fields.reasoning, errors);
   const total = usage.total_tokens ?? undefined;
 
   if (input === undefined && output === undefined) {

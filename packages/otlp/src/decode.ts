@@ -18,7 +18,42 @@ export interface OtlpSpan {
   /** Span status ERROR. */
   error: boolean;
   /** Where the span sits in the request, for error messages: "resourceSpans[0].scopeSpans[1].spans[2]". */
-  path: string;
+  readonly path: string;
+}
+
+/**
+ * A span as decoded: its path is spelled out only when an error message or
+ * a dead letter asks for it — most spans never need it, and building it for
+ * each was a twentieth of decoding.
+ */
+class DecodedSpan implements OtlpSpan {
+  /** Indices of its resourceSpans, scopeSpans and span: private, so JSON.stringify leaves them out. */
+  readonly #at: readonly [number, number, number];
+
+  constructor(
+    public traceId: string,
+    public spanId: string,
+    public parentSpanId: string | null,
+    public name: string,
+    public startTimeMs: number | null,
+    public endTimeMs: number | null,
+    public attributes: Attributes,
+    public resource: Attributes,
+    public error: boolean,
+    at: readonly [number, number, number],
+  ) {
+    this.#at = at;
+  }
+
+  get path(): string {
+    const [r, s, i] = this.#at;
+    return `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`;
+  }
+
+  /** Dead letters keep the span as JSON, path included. */
+  toJSON(): Omit<OtlpSpan, "path"> & { path: string } {
+    return { ...this, path: this.path };
+  }
 }
 
 /** Scalar attribute values; an int64 beyond 2^53 stays a decimal string. Arrays and maps are not read. */
@@ -42,10 +77,10 @@ const STATUS_CODE_ERROR = 2;
  */
 type ProtoLong = number | { high: number; low: number; toNumber(): number; toString(): string };
 interface ProtoAnyValue {
-  stringValue: string;
-  boolValue: boolean;
+  stringValue: string | null;
+  boolValue: boolean | null;
   intValue: ProtoLong;
-  doubleValue: number;
+  doubleValue: number | null;
 }
 interface ProtoKeyValue {
   key: string;
@@ -80,18 +115,20 @@ export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
     const resource = protoAttributes(rs.resource?.attributes);
     rs.scopeSpans.forEach((ss, s) => {
       ss.spans.forEach((span, i) => {
-        spans.push({
-          traceId: hex(span.traceId),
-          spanId: hex(span.spanId),
-          parentSpanId: span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
-          name: span.name,
-          startTimeMs: protoNanosToMs(span.startTimeUnixNano),
-          endTimeMs: protoNanosToMs(span.endTimeUnixNano),
-          attributes: protoAttributes(span.attributes),
-          resource,
-          error: span.status?.code === STATUS_CODE_ERROR,
-          path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`,
-        });
+        spans.push(
+          new DecodedSpan(
+            hex(span.traceId),
+            hex(span.spanId),
+            span.parentSpanId.length > 0 ? hex(span.parentSpanId) : null,
+            span.name,
+            protoNanosToMs(span.startTimeUnixNano),
+            protoNanosToMs(span.endTimeUnixNano),
+            protoAttributes(span.attributes),
+            resource,
+            span.status?.code === STATUS_CODE_ERROR,
+            [r, s, i],
+          ),
+        );
       });
     });
   });
@@ -103,13 +140,14 @@ function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
   if (!list) return out;
   for (const { key, value } of list) {
     if (!key || !value) continue;
-    // Which member of the oneof is set: decoded fields are own properties
-    // (unset ones are the prototype's defaults). protobufjs' virtual `value`
-    // getter answers the same but lists the object's keys on every read.
-    if (Object.hasOwn(value, "stringValue")) out[key] = value.stringValue;
+    // Which member of the oneof is set: decoded fields are own properties;
+    // unset ones read as the prototype's defaults, null for all but the
+    // int64 (a Long 0), which needs the own-property check. protobufjs'
+    // virtual `value` getter answers the same but lists the object's keys on every read.
+    if (value.stringValue != null) out[key] = value.stringValue;
     else if (Object.hasOwn(value, "intValue")) out[key] = protoInt64(value.intValue);
-    else if (Object.hasOwn(value, "boolValue")) out[key] = value.boolValue;
-    else if (Object.hasOwn(value, "doubleValue")) out[key] = value.doubleValue;
+    else if (value.boolValue != null) out[key] = value.boolValue;
+    else if (value.doubleValue != null) out[key] = value.doubleValue;
     // arrays, maps, bytes: not read
   }
   return out;
@@ -175,18 +213,20 @@ export function decodeJsonTraces(text: string): OtlpSpan[] {
     const resource = jsonAttributes(rs.resource?.attributes);
     (rs.scopeSpans ?? []).forEach((ss, s) => {
       (ss.spans ?? []).forEach((span, i) => {
-        spans.push({
-          traceId: (span.traceId ?? "").toLowerCase(),
-          spanId: (span.spanId ?? "").toLowerCase(),
-          parentSpanId: span.parentSpanId ? span.parentSpanId.toLowerCase() : null,
-          name: span.name ?? "",
-          startTimeMs: nanosToMs(span.startTimeUnixNano),
-          endTimeMs: nanosToMs(span.endTimeUnixNano),
-          attributes: jsonAttributes(span.attributes),
-          resource,
-          error: span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
-          path: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`,
-        });
+        spans.push(
+          new DecodedSpan(
+            (span.traceId ?? "").toLowerCase(),
+            (span.spanId ?? "").toLowerCase(),
+            span.parentSpanId ? span.parentSpanId.toLowerCase() : null,
+            span.name ?? "",
+            nanosToMs(span.startTimeUnixNano),
+            nanosToMs(span.endTimeUnixNano),
+            jsonAttributes(span.attributes),
+            resource,
+            span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
+            [r, s, i],
+          ),
+        );
       });
     });
   });

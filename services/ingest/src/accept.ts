@@ -4,19 +4,13 @@ import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import {
   type EventSource,
   type FieldError,
+  type NormalizeContext,
   normalizeSpanEvent,
   normalizeUsageEvent,
   type PriceFn,
   type UsageEvent,
 } from "@tollgate/events";
 import { withTimeout } from "@tollgate/kit";
-
-/** One reported item: what normalises to an event, and what the dead letter keeps if it does not. */
-export interface ReportedItem {
-  raw: unknown;
-  /** The original payload for the dead letter (defaults to the raw item as JSON); only built when needed. */
-  payload?: () => string;
-}
 
 export interface Acceptance {
   accepted: UsageEvent[];
@@ -27,36 +21,40 @@ export interface Acceptance {
 /**
  * Validates and normalises every item on its own, so one bad item never
  * costs the batch its good ones. The same for JSON events and OTLP spans.
+ * `payloadOf` is what the dead letter of a rejected item keeps (by default
+ * the item as JSON); it is only called for those.
  */
 export function acceptItems(
-  items: ReadonlyArray<ReportedItem>,
+  items: ReadonlyArray<unknown>,
   ctx: { principal: Principal; nowMs: number; source: EventSource; price: PriceFn },
+  payloadOf: (index: number) => string = (index) => safeStringify(items[index]),
 ): Acceptance {
   // Spans arrive already mapped to the canonical fields, and are checked against those only.
   const normalize = ctx.source === "otlp" ? normalizeSpanEvent : normalizeUsageEvent;
+  const normalizeContext: NormalizeContext = {
+    nowMs: ctx.nowMs,
+    source: ctx.source,
+    defaults: ctx.principal.defaultTags,
+    keyId: ctx.principal.keyId,
+    price: ctx.price,
+  };
   const result: Acceptance = { accepted: [], rejected: [], letters: [] };
-  items.forEach((item, index) => {
-    const normalized = normalize(item.raw, {
-      nowMs: ctx.nowMs,
-      source: ctx.source,
-      defaults: ctx.principal.defaultTags,
-      keyId: ctx.principal.keyId,
-      price: ctx.price,
-    });
+  for (let index = 0; index < items.length; index++) {
+    const normalized = normalize(items[index], normalizeContext);
     if (normalized.ok) {
       result.accepted.push(normalized.event);
-      return;
+      continue;
     }
     result.rejected.push({ index, errors: normalized.errors });
     result.letters.push(
       deadLetter(
         `invalid usage event: ${normalized.errors.map((e) => `${e.path} ${e.message}`).join("; ")}`,
-        item.payload ? item.payload() : safeStringify(item.raw),
+        payloadOf(index),
         ctx,
         normalized.errors,
       ),
     );
-  });
+  }
   return result;
 }
 

@@ -44,10 +44,12 @@ export async function answerEvents(deps: EventsRouteDeps, body: unknown, princip
       },
     };
   }
-  const acceptance = acceptItems(
-    items.list.map((raw) => ({ raw })),
-    { principal, nowMs: (deps.clock ?? Date.now)(), source: "json", price: deps.price },
-  );
+  const acceptance = acceptItems(items.list, {
+    principal,
+    nowMs: (deps.clock ?? Date.now)(),
+    source: "json",
+    price: deps.price,
+  });
   // The events go to the bus now; only the reply's counts wait for its ack (see handOff).
   const accepted = acceptance.accepted.length;
   const { rejected } = acceptance;

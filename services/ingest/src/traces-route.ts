@@ -218,9 +218,10 @@ interface AcceptedSpans {
 function acceptSpans(spans: OtlpSpan[], ctx: { principal: Principal; nowMs: number; price: PriceFn }): AcceptedSpans {
   const mapped = spansToUsage(spans);
   const acceptance = acceptItems(
-    // The dead letter keeps the span as sent and the event it was read as.
-    mapped.usage.map(({ span, input }) => ({ raw: input, payload: () => safeStringify({ span, event: input }) })),
+    mapped.usage.map((usage) => usage.input),
     { principal: ctx.principal, nowMs: ctx.nowMs, source: "otlp", price: ctx.price },
+    // The dead letter keeps the span as sent and the event it was read as.
+    (index) => safeStringify({ span: mapped.usage[index]?.span, event: mapped.usage[index]?.input }),
   );
   const reasons = [
     ...mapped.rejected.map((r) => r.reason),
