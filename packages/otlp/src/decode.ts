@@ -27,8 +27,10 @@ export interface OtlpSpan {
  * each was a twentieth of decoding.
  */
 class DecodedSpan implements OtlpSpan {
-  /** Indices of its resourceSpans, scopeSpans and span: private, so JSON.stringify leaves them out. */
-  readonly #at: readonly [number, number, number];
+  // Indices of its resourceSpans, scopeSpans and span: private, so JSON.stringify leaves them out.
+  readonly #resource: number;
+  readonly #scope: number;
+  readonly #span: number;
 
   constructor(
     public traceId: string,
@@ -40,14 +42,15 @@ class DecodedSpan implements OtlpSpan {
     public attributes: Attributes,
     public resource: Attributes,
     public error: boolean,
-    at: readonly [number, number, number],
+    at: { resource: number; scope: number; span: number },
   ) {
-    this.#at = at;
+    this.#resource = at.resource;
+    this.#scope = at.scope;
+    this.#span = at.span;
   }
 
   get path(): string {
-    const [r, s, i] = this.#at;
-    return `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]`;
+    return `resourceSpans[${this.#resource}].scopeSpans[${this.#scope}].spans[${this.#span}]`;
   }
 
   /** Dead letters keep the span as JSON, path included. */
@@ -126,7 +129,7 @@ export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
             protoAttributes(span.attributes),
             resource,
             span.status?.code === STATUS_CODE_ERROR,
-            [r, s, i],
+            { resource: r, scope: s, span: i },
           ),
         );
       });
@@ -224,7 +227,7 @@ export function decodeJsonTraces(text: string): OtlpSpan[] {
             jsonAttributes(span.attributes),
             resource,
             span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
-            [r, s, i],
+            { resource: r, scope: s, span: i },
           ),
         );
       });
