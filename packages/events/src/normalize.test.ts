@@ -210,6 +210,8 @@ describe("normalizeSpanEvent (what the OTLP mapping hands over)", () => {
     expect(!bad.ok && bad.errors.map((e) => e.path).sort()).toEqual(["usage.input_tokens", "usage.output_tokens"]);
     const late = normalizeSpanEvent({ ...span, timestamp: NOW + 2 * 60 * 60 * 1000 }, ctx);
     expect(!late.ok && late.errors).toEqual([{ path: "timestamp", message: "is more than one hour in the future" }]);
+    const overCached = normalizeSpanEvent({ ...span, usage: { input_tokens: 10, cached_input_tokens: 11 } }, ctx);
+    expect(!overCached.ok && overCached.errors.map((e) => e.path)).toEqual(["usage.cached_input_tokens"]);
     const untagged = normalizeSpanEvent({ ...span, user_id: undefined }, ctx);
     expect(!untagged.ok && untagged.errors.map((e) => e.path)).toEqual(["user_id"]);
   });

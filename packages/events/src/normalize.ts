@@ -244,7 +244,7 @@ function resolveTokens(usage: UsageInput, fields: TokenFields, errors: FieldErro
   };
   if (counts.cached_input_tokens + counts.cache_creation_input_tokens > counts.input_tokens) {
     errors.push({
-      path: "usage.cached_tokens",
+      path: `usage.${fields.cached[0]?.name}`,
       message: `cache read (${counts.cached_input_tokens}) + cache creation (${counts.cache_creation_input_tokens}) tokens exceed input tokens (${counts.input_tokens}); they are counted as part of the input`,
     });
   }
