@@ -88,8 +88,9 @@ export function budgetScenario(target: () => SkeletonTarget): void {
         },
       ],
     ] as const;
+    // The org's budgets: its viewer reads them, and they apply to its members only.
     for (const [id, body] of budgets) {
-      const reply = await put(id, body);
+      const reply = await put(id, { ...body, org_id: org });
       expect(reply.status, JSON.stringify(reply.body)).toBe(201);
     }
     const listed = await call("GET", `${t.enforcementUrl}/v1/budgets`, { key: viewerKey });

@@ -8,9 +8,11 @@ import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../supp
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
 import { budgetScenario } from "./budget-scenario";
-import { otlpScenario } from "./otlp-scenario";
+import { concurrencyScenario } from "./concurrency-scenario";
+import { openClawScenario, otlpScenario } from "./otlp-scenario";
 import { reportsScenario } from "./reports-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
+import { tenancyScenario } from "./tenancy-scenario";
 
 /**
  * Distributed mode on the real engines: the four services as their own
@@ -102,8 +104,11 @@ describe("walking skeleton, distributed mode", () => {
   });
   skeletonScenario(target);
   otlpScenario(target);
+  openClawScenario(target);
   budgetScenario(target);
   reportsScenario(target);
+  tenancyScenario(target);
+  concurrencyScenario(target);
 
   it("never writes a secret to its logs", () => {
     const logs = services.map((s) => s.output()).join("\n");

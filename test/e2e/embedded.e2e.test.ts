@@ -7,9 +7,11 @@ import { runId } from "../support/engines";
 import { call } from "../support/http";
 import { freePort, type RunningProcess, startTs } from "../support/processes";
 import { budgetScenario } from "./budget-scenario";
-import { otlpScenario } from "./otlp-scenario";
+import { concurrencyScenario } from "./concurrency-scenario";
+import { openClawScenario, otlpScenario } from "./otlp-scenario";
 import { reportsScenario } from "./reports-scenario";
 import { type SkeletonTarget, skeletonScenario } from "./skeleton-scenario";
+import { tenancyScenario } from "./tenancy-scenario";
 
 /**
  * Embedded mode as `pnpm start` runs it: one process, no external service.
@@ -97,8 +99,11 @@ describe("walking skeleton, embedded mode", () => {
   });
   skeletonScenario(target);
   otlpScenario(target);
+  openClawScenario(target);
   budgetScenario(target);
   reportsScenario(target);
+  tenancyScenario(target);
+  concurrencyScenario(target);
 
   it("rebuilds its counters from chDB after a restart, and keeps its keys", async () => {
     const created = await call("POST", `${urls().enforcement}/v1/keys`, {

@@ -271,3 +271,145 @@ export function otlpScenario(target: () => SkeletonTarget): void {
     expect(chunked.body).toEqual(tooLarge[0].body);
   });
 }
+
+/**
+ * One OpenClaw run as current OpenClaw (diagnostics-otel) exports it: the
+ * run span, two openclaw.model.call spans carrying GenAI names and per-call
+ * usage beside its own (gen_ai.system, gen_ai.request.model,
+ * gen_ai.operation.name = chat, gen_ai.usage.*), and the run-level
+ * openclaw.model.usage accounting span with openclaw.tokens.* and
+ * gen_ai.usage.* (input there = input + cache read + cache write). No user:
+ * that comes from the key's default tags.
+ */
+function openClawRun(): ReadableSpan[] {
+  const memory = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "openclaw-gateway" }),
+    spanProcessors: [new SimpleSpanProcessor(memory)],
+  });
+  const tracer = provider.getTracer("openclaw");
+  const run = tracer.startSpan("openclaw.run", {
+    attributes: {
+      "openclaw.provider": "anthropic",
+      "openclaw.model": "claude-sonnet-4-5",
+      "openclaw.channel": "webchat",
+    },
+  });
+  const inRun = trace.setSpan(context.active(), run);
+  for (const [input, output] of [
+    [500, 70],
+    [500, 80],
+  ] as const) {
+    tracer
+      .startSpan(
+        "openclaw.model.call",
+        {
+          attributes: {
+            "openclaw.provider": "anthropic",
+            "openclaw.model": "claude-sonnet-4-5",
+            "gen_ai.system": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.operation.name": "chat",
+            "openclaw.model_call.observation_unit": "request",
+            "gen_ai.usage.input_tokens": input,
+            "gen_ai.usage.output_tokens": output,
+            "gen_ai.usage.cache_read.input_tokens": 150,
+            "gen_ai.usage.cache_creation.input_tokens": 50,
+          },
+        },
+        inRun,
+      )
+      .end();
+  }
+  tracer
+    .startSpan(
+      "openclaw.model.usage",
+      {
+        attributes: {
+          "openclaw.channel": "webchat",
+          "openclaw.provider": "anthropic",
+          "openclaw.model": "claude-sonnet-4-5",
+          "openclaw.agent": "main",
+          "openclaw.tokens.input": 600,
+          "openclaw.tokens.output": 150,
+          "openclaw.tokens.cache_read": 300,
+          "openclaw.tokens.cache_write": 100,
+          "openclaw.tokens.total": 1150,
+          "gen_ai.system": "anthropic",
+          "gen_ai.request.model": "claude-sonnet-4-5",
+          "gen_ai.operation.name": "chat",
+          "gen_ai.usage.input_tokens": 1000,
+          "gen_ai.usage.output_tokens": 150,
+          "gen_ai.usage.cache_read.input_tokens": 300,
+          "gen_ai.usage.cache_creation.input_tokens": 100,
+        },
+      },
+      inRun,
+    )
+    .end();
+  run.end();
+  return memory.getFinishedSpans();
+}
+
+/** Issue 13: openclaw.model.call carries gen_ai.operation.name and gen_ai.usage.*, and was counted beside model.usage. */
+export function openClawScenario(target: () => SkeletonTarget): void {
+  it("counts an OpenClaw run once, at openclaw.model.usage, never at its openclaw.model.call spans (protobuf and JSON)", async () => {
+    const t = target();
+    const org = runId("org_openclaw_");
+    for (const encoding of ["protobuf", "json"] as const) {
+      const user = runId(`user_openclaw_${encoding}_`);
+      // OpenClaw's spans carry no user: the key's default tags attribute them.
+      const created = await call("POST", `${t.enforcementUrl}/v1/keys`, {
+        key: t.adminKey,
+        json: {
+          role: "agent",
+          name: `openclaw ${encoding}`,
+          // agent_id too, as an OpenClaw deployment's key would: the model.call spans are attributable, so only the rule keeps them out.
+          default_tags: { org_id: org, project_id: "openclaw_fleet", user_id: user, agent_id: "main" },
+        },
+      });
+      expect(created.status).toBe(201);
+      const key = created.body.key as string;
+      const headers = { Authorization: `Bearer ${key}` };
+      const exporter =
+        encoding === "protobuf"
+          ? new OTLPProtoExporter({ url: `${t.ingestUrl}/v1/traces`, headers })
+          : new OTLPHttpJsonExporter({ url: `${t.ingestUrl}/v1/traces`, headers });
+      const result = await exportWith(exporter, openClawRun());
+      expect(result.code, `${encoding}: ${result.error?.message}`).toBe(ExportResultCode.SUCCESS);
+      await exporter.shutdown();
+
+      // The same usage reported once as JSON (its own user) gives the exact cost of one run.
+      const twin = runId(`user_openclaw_twin_${encoding}_`);
+      const once = await call("POST", `${t.ingestUrl}/v1/events`, {
+        key: t.adminKey,
+        json: {
+          org_id: org,
+          project_id: "openclaw_fleet",
+          user_id: twin,
+          agent_id: "main",
+          provider: "anthropic",
+          model: "claude-sonnet-4-5",
+          usage: { input_tokens: 1000, output_tokens: 150, cached_tokens: 300, cache_creation_input_tokens: 100 },
+        },
+      });
+      expect(once.status).toBe(202);
+
+      const usageOf = async (who: string, asKey: string) =>
+        t.settle(async () => {
+          const r = await call("GET", `${t.enforcementUrl}/v1/usage?org_id=${org}&user_id=${who}`, { key: asKey });
+          return r.body?.totals?.user?.day?.requests >= 1 ? r.body.totals.user.day : undefined;
+        }, `${encoding}: usage of ${who}`);
+      const counted = await usageOf(user, key);
+      const expected = await usageOf(twin, t.adminKey);
+      // Exactly the model.usage span: 1,000 input (cache included) + 150 output, one request — not 2,150 over three.
+      expect(counted, encoding).toEqual({
+        ...expected,
+        tokens: 1150,
+        input_tokens: 1000,
+        output_tokens: 150,
+        requests: 1,
+      });
+    }
+  });
+}

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { type RunningProcess, startService } from "../support/processes";
+import { type Mode, type Stack, startStack } from "../support/stack";
 
 const PER_ENDPOINT = 3_000;
 const CONCURRENCY = 16;
@@ -196,5 +197,124 @@ describe("ingest under malformed input", () => {
       body: JSON.stringify(validEvent),
     });
     expect(ok.status).toBe(202);
+  });
+});
+
+/**
+ * The other routes with a body, in both modes (issue 13): check, budgets,
+ * grants, tiers, keys and OTLP/JSON, each sent generated bodies — any JSON,
+ * raw bytes, and a valid request with one field replaced by any JSON value.
+ * Whatever arrives is a 4xx or a success, never a 5xx, and the processes
+ * stay up. Text rules themselves are text-fuzz.fault.test.ts's.
+ */
+const PER_ROUTE = 150;
+
+function routePayloads(): Array<{ method: string; path: string; body: Buffer; contentType: string }> {
+  const budget = { scope: { type: "user", id: "u" }, metric: "tokens", window: { type: "lifetime" }, limit: 100 };
+  const routes: Array<{ method: string; path: (id: string) => string; valid: Record<string, unknown> }> = [
+    {
+      method: "POST",
+      path: () => "/v1/check",
+      valid: { user_id: "u", project_id: "p", model: "gpt-4o", input_tokens: 10, reserve: true },
+    },
+    { method: "PUT", path: (id) => `/v1/budgets/${id}`, valid: { ...budget, filter: { model: "gpt-4o" }, tier: "t" } },
+    {
+      method: "POST",
+      path: () => "/v1/budgets/fuzz/grants",
+      valid: { member: "u", amount: 5, expires_at: "2099-01-01T00:00:00Z", reason: "r" },
+    },
+    { method: "PUT", path: (id) => `/v1/users/${id}/tier`, valid: { tier: "free", org_id: "o" } },
+    { method: "POST", path: () => "/v1/keys", valid: { role: "agent", name: "n", default_tags: { user_id: "u" } } },
+  ];
+  const otlpJson = Buffer.from(JsonTraceSerializer.serializeRequest(validSpans()) as Uint8Array).toString("utf8");
+  const out: Array<{ method: string; path: string; body: Buffer; contentType: string }> = [];
+  for (const [r, route] of routes.entries()) {
+    const fields = Object.keys(route.valid);
+    const body = fc.oneof(
+      fc.json().map((text) => Buffer.from(text)),
+      fc.uint8Array({ maxLength: 500 }).map((bytes) => Buffer.from(bytes)),
+      fc
+        .tuple(fc.constantFrom(...fields), fc.jsonValue())
+        .map(([field, value]) => Buffer.from(JSON.stringify({ ...route.valid, [field]: value }))),
+    );
+    // Path ids too: any text, percent-encoded as a client would (the routes validate them).
+    const id = fc.oneof(fc.constant("fuzz"), fc.string({ minLength: 1, maxLength: 300 }).map(encodeURIComponent));
+    for (const [pathId, bytes] of fc.sample(fc.tuple(id, body), { numRuns: PER_ROUTE, seed: 20261129 + r })) {
+      out.push({ method: route.method, path: route.path(pathId), body: bytes, contentType: "application/json" });
+    }
+  }
+  const mutated = fc
+    .array(fc.tuple(fc.nat(), fc.string({ minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 6 })
+    .map((edits) => {
+      let text = otlpJson;
+      for (const [at, insert] of edits) text = text.slice(0, at % text.length) + insert + text.slice(at % text.length);
+      return Buffer.from(text);
+    });
+  for (const body of fc.sample(
+    fc.oneof(
+      mutated,
+      fc.json().map((t) => Buffer.from(t)),
+    ),
+    {
+      numRuns: PER_ROUTE,
+      seed: 20261130,
+    },
+  )) {
+    out.push({ method: "POST", path: "/v1/traces", body, contentType: "application/json" });
+  }
+  return out;
+}
+
+describe.each<Mode>(["embedded", "distributed"])("every route with a body under malformed input, %s mode", (mode) => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack(mode);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it(`answers ${6 * PER_ROUTE} generated bodies on check, budgets, grants, tiers, keys and OTLP/JSON without a 5xx`, async () => {
+    // The grants route needs its budget to exist to read a body at all.
+    const put = await fetch(`${stack.enforcementUrl}/v1/budgets/fuzz`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: { type: "lifetime" },
+        limit: 9,
+      }),
+    });
+    expect(put.status).toBe(201);
+    const all = routePayloads();
+    const fiveHundreds: string[] = [];
+    const statuses = new Map<number, number>();
+    let next = 0;
+    const worker = async () => {
+      while (next < all.length) {
+        const p = all[next++] as (typeof all)[number];
+        const base = p.path === "/v1/traces" ? stack.ingestUrl : stack.enforcementUrl;
+        const res = await fetch(`${base}${p.path}`, {
+          method: p.method,
+          headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": p.contentType },
+          body: p.body,
+        });
+        const text = await res.text();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status >= 500)
+          fiveHundreds.push(`${p.method} ${p.path.slice(0, 60)} ${res.status} ${text.slice(0, 200)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    console.info(`route fuzz (${mode}): ${all.length} bodies, replies ${JSON.stringify(Object.fromEntries(statuses))}`);
+    expect(fiveHundreds).toEqual([]);
+    for (const proc of stack.processes()) expect(proc.child.exitCode).toBeNull();
+    const check = await fetch(`${stack.enforcementUrl}/v1/check`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: "still-up", model: "gpt-4o", input_tokens: 1 }),
+    });
+    expect(check.status).toBe(200);
   });
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { migrate, openChdbStore, type SqlStore } from "@tollgate/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, KeyStore } from "./key-store";
-import { parseKey } from "./secrets";
+import { generateKey, parseKey } from "./secrets";
 
 const ADMIN = "bootstrap-admin-key-of-at-least-24-chars";
 const dir = mkdtempSync(join(tmpdir(), "tollgate-keys-"));
@@ -24,12 +24,18 @@ describe("KeyStore", () => {
     const keys = new KeyStore(store, ADMIN);
     await keys.start();
     try {
-      expect(await keys.authenticate(ADMIN)).toEqual({ keyId: BOOTSTRAP_ADMIN_ID, role: "admin", defaultTags: {} });
+      expect(await keys.authenticate(ADMIN)).toEqual({
+        keyId: BOOTSTRAP_ADMIN_ID,
+        role: "admin",
+        defaultTags: {},
+        boundTags: {},
+      });
       const { record, key } = await keys.create({ role: "agent", name: "bot", default_tags: { project_id: "p1" } });
       expect(await keys.authenticate(key)).toEqual({
         keyId: record.id,
         role: "agent",
         defaultTags: { project_id: "p1" },
+        boundTags: {},
       });
 
       const rows = await store.query<Record<string, string>>("SELECT * FROM api_keys");
@@ -65,6 +71,64 @@ describe("KeyStore", () => {
     } finally {
       enforcement.stop();
       ingest.stop();
+    }
+  });
+
+  it("binds a key to its org and tags, also when only a default tag names the org, across instances", async () => {
+    const one = new KeyStore(store, ADMIN, { refreshMs: 60_000 });
+    await one.start();
+    try {
+      const explicit = await one.create({
+        role: "agent",
+        name: "bound",
+        org_id: "acme",
+        bound_tags: { project_id: "p1" },
+        default_tags: { agent_id: "a1" },
+      });
+      expect(explicit.record).toMatchObject({ org_id: "acme", bound_tags: { project_id: "p1" } });
+      // A key stored before bindings existed: its org only in default_tags, the new columns at their defaults.
+      const legacy = generateKey();
+      await store.insert("api_keys", [
+        {
+          id: legacy.id,
+          secret_sha256: legacy.secretSha256,
+          role: "viewer",
+          name: "legacy",
+          default_tags: JSON.stringify({ org_id: "beta" }),
+          created_at: 1_700_000_000,
+          revoked: 0,
+          version: 1,
+        },
+      ]);
+
+      const other = new KeyStore(store, ADMIN, { refreshMs: 60_000 });
+      await other.start();
+      try {
+        expect((await other.authenticate(explicit.key))?.boundTags).toEqual({ project_id: "p1", org_id: "acme" });
+        expect((await other.authenticate(explicit.key))?.defaultTags).toEqual({ agent_id: "a1" });
+        expect((await other.authenticate(legacy.key))?.boundTags).toEqual({ org_id: "beta" });
+        expect(other.list("acme").map((k) => k.id)).toEqual([explicit.record.id]);
+        expect(other.list().map((k) => k.id)).toEqual(expect.arrayContaining([explicit.record.id, legacy.id]));
+      } finally {
+        other.stop();
+      }
+    } finally {
+      one.stop();
+    }
+  });
+
+  it("admits a burst of requests with a key made a moment ago on another instance (one shared lookup)", async () => {
+    const maker = new KeyStore(store, ADMIN, { refreshMs: 60_000 });
+    const reader = new KeyStore(store, ADMIN, { refreshMs: 60_000, maxConcurrentMisses: 2 });
+    await maker.start();
+    await reader.start();
+    try {
+      const { key } = await maker.create({ role: "agent", name: "burst", default_tags: {} });
+      const principals = await Promise.all(Array.from({ length: 25 }, () => reader.authenticate(key)));
+      expect(principals.every((p) => p?.role === "agent")).toBe(true);
+    } finally {
+      maker.stop();
+      reader.stop();
     }
   });
 

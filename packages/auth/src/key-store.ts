@@ -1,11 +1,16 @@
 import { DEFAULT_TAG_FIELDS, type DefaultTags } from "@tollgate/events";
 import type { SqlStore } from "@tollgate/sql";
 import { digestsEqual, generateKey, parseKey, type Role, sha256Hex } from "./secrets";
+import { BINDABLE_TAGS, type BindableTag } from "./tenancy";
 
 export interface ApiKeyRecord {
   id: string;
   role: Role;
   name: string;
+  /** The org the key is bound to (see tenancy.ts), or null. */
+  org_id: string | null;
+  /** Further tags the key is bound to: constraints, not defaults. */
+  bound_tags: Partial<Record<BindableTag, string>>;
   default_tags: DefaultTags;
   created_at: string;
 }
@@ -13,14 +18,29 @@ export interface ApiKeyRecord {
 export interface Principal {
   keyId: string;
   role: Role;
+  /** Fill in what a request leaves out. */
   defaultTags: DefaultTags;
+  /** Constraints: the org and the bound tags; a request naming another value is refused. */
+  boundTags: DefaultTags;
 }
 
 export const BOOTSTRAP_ADMIN_ID = "bootstrap-admin";
 
+/** The operator: bound to nothing, sees and changes every org. */
+const BOOTSTRAP_PRINCIPAL: Principal = Object.freeze({
+  keyId: BOOTSTRAP_ADMIN_ID,
+  role: "admin",
+  defaultTags: Object.freeze({}),
+  boundTags: Object.freeze({}),
+});
+
+const SELECT_KEYS =
+  "SELECT id, secret_sha256, role, name, default_tags, org_id, bound_tags, toUnixTimestamp(created_at) AS created_at, revoked, version";
+
 interface StoredKey extends ApiKeyRecord {
   secretSha256: string;
   revoked: boolean;
+  principal: Principal;
 }
 
 interface Row {
@@ -29,6 +49,8 @@ interface Row {
   role: Role;
   name: string;
   default_tags: string;
+  org_id: string;
+  bound_tags: string;
   created_at: number | string;
   revoked: number | string;
   version: number | string;
@@ -72,9 +94,7 @@ export class KeyStore {
   }
 
   async refresh(): Promise<void> {
-    const rows = await this.store.query<Row>(
-      "SELECT id, secret_sha256, role, name, default_tags, toUnixTimestamp(created_at) AS created_at, revoked, version FROM api_keys FINAL",
-    );
+    const rows = await this.store.query<Row>(`${SELECT_KEYS} FROM api_keys FINAL`);
     this.keys.clear();
     for (const row of rows) this.keys.set(row.id, fromRow(row));
   }
@@ -99,46 +119,58 @@ export class KeyStore {
   /** The principal a presented bearer token stands for, or null. */
   async authenticate(token: string): Promise<Principal | null> {
     if (digestsEqual(this.digest(token), this.adminSha256)) {
-      return { keyId: BOOTSTRAP_ADMIN_ID, role: "admin", defaultTags: {} };
+      return BOOTSTRAP_PRINCIPAL;
     }
     const parsed = parseKey(token);
     if (!parsed) return null;
     const stored = this.keys.get(parsed.id) ?? (await this.lookupMiss(parsed.id));
     if (!stored || stored.revoked) return null;
     if (!digestsEqual(this.digest(parsed.secret), stored.secretSha256)) return null;
-    return { keyId: stored.id, role: stored.role, defaultTags: stored.default_tags };
+    return stored.principal;
   }
 
   async create(input: {
     role: Role;
     name: string;
     default_tags: DefaultTags;
+    org_id?: string | null;
+    bound_tags?: Partial<Record<BindableTag, string>>;
   }): Promise<{ record: ApiKeyRecord; key: string }> {
     const { id, key, secretSha256 } = generateKey();
     const now = this.now();
-    const stored: StoredKey = {
+    const stored = storedKey({
       id,
       role: input.role,
       name: input.name,
+      // A default org binds the key to it (tenancy.ts): one org, whichever field named it.
+      org_id: input.org_id ?? input.default_tags.org_id ?? null,
+      bound_tags: input.bound_tags ?? {},
       default_tags: input.default_tags,
       created_at: new Date(Math.floor(now / 1000) * 1000).toISOString(),
       secretSha256,
       revoked: false,
-    };
+    });
     await this.store.insert("api_keys", [toRow(stored, now)]);
     this.keys.set(id, stored);
     return { record: publicRecord(stored), key };
   }
 
-  list(): ApiKeyRecord[] {
-    return [...this.keys.values()].filter((k) => !k.revoked).map(publicRecord);
+  /** Live keys; with `org`, only that org's (an org admin's view). */
+  list(org: string | null = null): ApiKeyRecord[] {
+    return [...this.keys.values()].filter((k) => !k.revoked && (org === null || k.org_id === org)).map(publicRecord);
+  }
+
+  /** A live key's record, or undefined. */
+  async get(id: string): Promise<ApiKeyRecord | undefined> {
+    const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
+    return stored && !stored.revoked ? publicRecord(stored) : undefined;
   }
 
   /** Revokes a key; false when there is no such (live) key. */
   async revoke(id: string): Promise<boolean> {
     const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
     if (!stored || stored.revoked) return false;
-    const revoked = { ...stored, revoked: true };
+    const revoked = storedKey({ ...stored, revoked: true });
     await this.store.insert("api_keys", [toRow(revoked, this.now())]);
     this.keys.set(id, revoked);
     return true;
@@ -148,17 +180,31 @@ export class KeyStore {
     return (this.options.clock ?? Date.now)();
   }
 
-  private async lookupMiss(id: string): Promise<StoredKey | undefined> {
+  /**
+   * Requests that present the same new key at once share one lookup: an
+   * agent's first burst (say 25 reports in parallel right after the key was
+   * made) must not be refused because the few lookup slots were taken by its
+   * own duplicates.
+   */
+  private readonly pendingLookups = new Map<string, Promise<StoredKey | undefined>>();
+
+  private lookupMiss(id: string): Promise<StoredKey | undefined> {
+    let pending = this.pendingLookups.get(id);
+    if (!pending) {
+      pending = this.lookupOnce(id).finally(() => this.pendingLookups.delete(id));
+      this.pendingLookups.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async lookupOnce(id: string): Promise<StoredKey | undefined> {
     const refreshMs = this.options.refreshMs ?? 1_000;
     const missedAt = this.recentMisses.get(id);
     if (missedAt !== undefined && this.now() - missedAt < refreshMs) return undefined;
     if (this.inFlightMisses >= (this.options.maxConcurrentMisses ?? 4)) return undefined;
     this.inFlightMisses++;
     try {
-      const rows = await this.store.query<Row>(
-        "SELECT id, secret_sha256, role, name, default_tags, toUnixTimestamp(created_at) AS created_at, revoked, version FROM api_keys FINAL WHERE id = {id:String}",
-        { id },
-      );
+      const rows = await this.store.query<Row>(`${SELECT_KEYS} FROM api_keys FINAL WHERE id = {id:String}`, { id });
       const row = rows[0];
       if (!row) {
         if (this.recentMisses.size > 10_000) this.recentMisses.clear();
@@ -175,14 +221,28 @@ export class KeyStore {
 }
 
 function fromRow(row: Row): StoredKey {
-  return {
+  const defaultTags = parseTags(row.default_tags, DEFAULT_TAG_FIELDS);
+  return storedKey({
     id: row.id,
     role: row.role,
     name: row.name,
-    default_tags: parseTags(row.default_tags),
+    // Keys stored before bindings existed carry their org in the default tags only.
+    org_id: row.org_id || defaultTags.org_id || null,
+    bound_tags: parseTags(row.bound_tags, BINDABLE_TAGS),
+    default_tags: defaultTags,
     created_at: new Date(Number(row.created_at) * 1000).toISOString(),
     secretSha256: row.secret_sha256,
     revoked: Number(row.revoked) === 1,
+  });
+}
+
+/** A key as kept in memory, with the principal it stands for computed once. */
+function storedKey(key: Omit<StoredKey, "principal">): StoredKey {
+  const boundTags: DefaultTags = { ...key.bound_tags };
+  if (key.org_id !== null) boundTags.org_id = key.org_id;
+  return {
+    ...key,
+    principal: { keyId: key.id, role: key.role, defaultTags: key.default_tags, boundTags },
   };
 }
 
@@ -193,6 +253,8 @@ function toRow(key: StoredKey, nowMs: number): Record<string, unknown> {
     role: key.role,
     name: key.name,
     default_tags: JSON.stringify(key.default_tags),
+    org_id: key.org_id ?? "",
+    bound_tags: JSON.stringify(key.bound_tags),
     created_at: Math.floor(Date.parse(key.created_at) / 1000),
     revoked: key.revoked ? 1 : 0,
     // Later writes win in ReplacingMergeTree(version); ms resolution orders create < revoke.
@@ -200,13 +262,21 @@ function toRow(key: StoredKey, nowMs: number): Record<string, unknown> {
   };
 }
 
-function parseTags(text: string): DefaultTags {
+function parseTags<F extends string>(text: string, fields: ReadonlyArray<F>): Partial<Record<F, string>> {
   const parsed = JSON.parse(text || "{}") as Record<string, unknown>;
-  const tags: DefaultTags = {};
-  for (const field of DEFAULT_TAG_FIELDS) if (typeof parsed[field] === "string") tags[field] = parsed[field] as string;
+  const tags: Partial<Record<F, string>> = {};
+  for (const field of fields) if (typeof parsed[field] === "string") tags[field] = parsed[field] as string;
   return tags;
 }
 
 function publicRecord(key: StoredKey): ApiKeyRecord {
-  return { id: key.id, role: key.role, name: key.name, default_tags: key.default_tags, created_at: key.created_at };
+  return {
+    id: key.id,
+    role: key.role,
+    name: key.name,
+    org_id: key.org_id,
+    bound_tags: key.bound_tags,
+    default_tags: key.default_tags,
+    created_at: key.created_at,
+  };
 }

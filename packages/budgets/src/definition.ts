@@ -1,4 +1,4 @@
-import { usdToMicro } from "@tollgate/events";
+import { identifier, usdToMicro } from "@tollgate/events";
 import { IANAZone } from "luxon";
 import { z } from "zod";
 
@@ -40,11 +40,7 @@ export type Metric = (typeof METRICS)[number];
 export const ACTIONS = ["block", "throttle", "degrade", "warn"] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const id = z
-  .string({ error: "must be a string" })
-  .trim()
-  .min(1, { error: "must not be empty" })
-  .max(256, { error: "must be at most 256 characters" });
+const id = identifier;
 const amount = z
   .int({ error: "must be a whole number in the metric's unit" })
   .min(0, { error: "must be ≥ 0" })
@@ -107,6 +103,8 @@ export const budgetInputSchema = z
       .default({}),
     /** Only members carrying this tier (key default tag or check field `tier`). */
     tier: id.optional(),
+    /** The org the budget belongs to: it applies to that org's usage only. An org admin's budgets are its org's. */
+    org_id: id.optional(),
     /** With the counters unreachable: allow (open) or deny (closed); absent = the service's default. */
     failure_policy: z.enum(["open", "closed"], { error: "must be open or closed" }).optional(),
   })
@@ -133,6 +131,12 @@ export type BudgetInput = z.input<typeof budgetInputSchema>;
 
 export interface Budget {
   id: string;
+  /**
+   * The org it belongs to and applies to (its usage and checks only); null:
+   * every org (an operator's budget). Budgets stored before orgs were tracked
+   * lack the field and read as null.
+   */
+  org_id?: string | null;
   scope: { type: BudgetScopeType; id: string };
   metric: Metric;
   window: BudgetWindow;
@@ -163,6 +167,7 @@ export function toBudget(
   const limit = input.limit ?? (input.limit_usd !== undefined ? (usdToMicro(input.limit_usd) ?? 0) : 0);
   return {
     id: budgetId,
+    org_id: input.org_id ?? null,
     scope: input.scope,
     metric: input.metric,
     window: input.window,

@@ -26,6 +26,8 @@ export interface BudgetEngineDeps {
   trusted?: () => boolean;
   /** With the ledger unreachable or slow: allow (open) or deny (closed), unless a budget says otherwise. */
   failurePolicy: "open" | "closed";
+  /** Told each ledger failure: its text is for the logs, never for the client's reason. */
+  onLedgerFailure?: (err: unknown) => void;
   clock?: () => number;
 }
 
@@ -115,7 +117,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
    */
   const failed = (lines: Line[], request: CheckRequest, cost: number | null, err: unknown): CheckResult => {
     const closed = lines.filter((l) => (l.budget.failure_policy ?? deps.failurePolicy) === "closed");
-    const cause = err instanceof Error ? err.message : String(err);
+    deps.onLedgerFailure?.(err);
     const base = { model: request.model, max_output_tokens: request.max_output_tokens, cost_estimate_micro_usd: cost };
     const budgets = lines.map((line) => ({ ...view(line, { used: 0, reserved: 0 }), standing_unknown: true }));
     if (closed.length > 0) {
@@ -123,7 +125,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       return {
         ...base,
         decision: "deny",
-        reason: `budget counters unavailable (${cause}); budget ${first.budget.id} fails closed`,
+        reason: `budget counters unavailable; budget ${first.budget.id} fails closed`,
         budgets,
       };
     }
@@ -133,7 +135,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       reason:
         lines.length === 0
           ? "no budget applies"
-          : `budget counters unavailable (${cause}); failing open for ${lines.length} budget line(s)`,
+          : `budget counters unavailable; failing open for ${lines.length} budget line(s)`,
       budgets,
     };
   };
@@ -337,9 +339,15 @@ function newReservationId(orgId: string | null): string {
   return `rsv_${randomUUID().replaceAll("-", "")}_${Buffer.from(orgId ?? "").toString("base64url")}`;
 }
 
-function reservationRef(keys: KeyBuilder, reservationId: string): { recordKey: string; reservationId: string } | null {
+/** The org a reservation id was made for (null: no org), or undefined when it is no reservation id. */
+export function reservationOrg(reservationId: string): string | null | undefined {
   const match = /^rsv_[0-9a-f]{32}_([A-Za-z0-9_-]*)$/.exec(reservationId);
-  if (!match) return null;
-  const org = Buffer.from(match[1] as string, "base64url").toString("utf8");
-  return { recordKey: keys.reservation(keys.tenant(org || null), reservationId), reservationId };
+  if (!match) return undefined;
+  return Buffer.from(match[1] as string, "base64url").toString("utf8") || null;
+}
+
+function reservationRef(keys: KeyBuilder, reservationId: string): { recordKey: string; reservationId: string } | null {
+  const org = reservationOrg(reservationId);
+  if (org === undefined) return null;
+  return { recordKey: keys.reservation(keys.tenant(org), reservationId), reservationId };
 }

@@ -1,3 +1,4 @@
+import { encodeIdPart, identifier, text } from "@tollgate/events";
 import { z } from "zod";
 
 /**
@@ -18,13 +19,13 @@ export interface Grant {
 }
 
 export const grantInputSchema = z.strictObject({
-  member: z.string().trim().min(1).max(256).optional(),
+  member: identifier.optional(),
   amount: z
     .int({ error: "must be a whole number in the budget's unit (micro-USD for cost_usd)" })
     .min(1, { error: "must be ≥ 1" })
     .max(Number.MAX_SAFE_INTEGER),
   expires_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
-  reason: z.string().max(500).optional(),
+  reason: text({ max: 500, min: 0, trim: false }).optional(),
 });
 
 /** Tier assignments: which tier a user carries, so tier budgets (`"tier": "free"`) apply to them. */
@@ -38,12 +39,12 @@ export interface TierAssignment {
 }
 
 export const tierInputSchema = z.strictObject({
-  tier: z.string({ error: "must be a string" }).trim().min(1).max(64),
-  org_id: z.string().trim().min(1).max(256).optional(),
+  tier: text({ max: 64 }),
+  org_id: identifier.optional(),
 });
 
 export function tierAssignmentId(orgId: string | null | undefined, userId: string): string {
-  return `${encodeURIComponent(orgId ?? "")}/${encodeURIComponent(userId)}`;
+  return `${encodeIdPart(orgId ?? "")}/${encodeIdPart(userId)}`;
 }
 
 /** Live grant amounts by budget and member ("" = every member), for the lines of one decision. */

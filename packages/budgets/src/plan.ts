@@ -41,6 +41,8 @@ export interface Applicable {
 export function applicableBudgets(budgets: Iterable<Budget>, subject: Subject): Applicable[] {
   const out: Applicable[] = [];
   for (const budget of budgets) {
+    // An org's budget never counts or limits another org (tenants stay apart).
+    if (budget.org_id != null && budget.org_id !== subject.org_id) continue;
     const value = subject[SCOPE_FIELD[budget.scope.type]];
     if (!value) continue;
     if (budget.scope.id !== "*" && budget.scope.id !== value) continue;

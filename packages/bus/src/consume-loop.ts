@@ -7,6 +7,8 @@ import {
 } from "@tollgate/events";
 import type { Consumer, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
+import { applyIsolated, errorText, type RefusedItem, RefusedItemsError } from "./isolate";
+import { createPipeline } from "./pipeline";
 import type { DeadLetter } from "./topics";
 
 const tracer = trace.getTracer("tollgate-bus");
@@ -18,7 +20,13 @@ export interface ConsumeLoopOptions<T> {
   stage: DeadLetter["stage"];
   /** Throws on a record that can never be processed (poison): it goes to the dead-letter topic. */
   decode: (message: KafkaMessage) => T;
-  /** Applies a batch; must be idempotent, since a crash before the commit replays it. */
+  /**
+   * Applies a batch; must be idempotent, since a crash before the commit
+   * replays it. A permanent refusal (see classifyFailure) is bisected down to
+   * the offending items, or the handler isolates them itself and throws a
+   * RefusedItemsError; either way those go to the dead-letter topic and the
+   * partition moves on. Any other error is retried and nothing is skipped.
+   */
   handle: (items: T[]) => Promise<void>;
   deadLetter: (letters: DeadLetter[]) => Promise<void>;
   logger: Logger;
@@ -29,9 +37,12 @@ export interface ConsumeLoopOptions<T> {
     /**
      * Pipelined: fetching goes on while `handle` works, up to this many
      * items handed over and not yet durable; each batch's offset is
-     * committed once its `handle` promise resolves. `handle` must settle its
-     * promises in the order it was called. Without it, the loop waits for
-     * each batch before fetching the next one.
+     * committed once its `handle` promise resolves, and after every earlier
+     * batch of its partition. Without it, the loop waits for each batch
+     * before fetching the next one. In this mode the loop does not keep the
+     * items while they are pending (the sink drops them once serialised), so
+     * a batch refused with a plain permanent error is fetched again and
+     * bisected then, without pipelining.
      */
     pipelineMaxPendingItems?: number;
   };
@@ -60,8 +71,10 @@ export interface ConsumeLoop {
  * dead-letter the poison, hand the rest to `handle`, and only then commit the
  * batch's offsets. A crash anywhere before the commit replays the batch;
  * handlers make the replay a no-op (event_id guards), so each event has its
- * effect exactly once. A handler error is retried by kafkajs with backoff and
- * nothing is committed meanwhile.
+ * effect exactly once. A transient handler error (an outage) is retried with
+ * backoff and nothing is committed meanwhile; a permanent one costs only the
+ * offending records, which go to the dead-letter topic with the store's
+ * error (poison must not block a partition for good).
  */
 export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promise<ConsumeLoop> {
   const log = options.logger.child({ component: "consume-loop", group: options.groupId });
@@ -76,6 +89,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     retry: { initialRetryTime: 200, retries: 8 },
   });
   let joined = false;
+  let stopping = false;
   let assignment: number[] = [];
   let generation = 0;
   const positions = new Map<number, bigint>();
@@ -108,19 +122,19 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
       await tracer.startActiveSpan(`consume ${options.topic}`, async (span) => {
         try {
           const items: T[] = [];
+          const decoded: KafkaMessage[] = [];
           const poison: DeadLetter[] = [];
           for (const message of batch.messages) {
             try {
               items.push(options.decode(message));
+              decoded.push(message);
             } catch (err) {
-              poison.push({
-                stage: options.stage,
-                reason: `undecodable record at ${batch.topic}/${batch.partition}@${message.offset}: ${errorMessage(err)}`,
-                errors: [],
-                payload: message.value ? message.value.toString("base64") : "",
-                key_id: null,
-                received_at_ms: Date.now(),
-              });
+              poison.push(
+                letter(
+                  `undecodable record at ${batch.topic}/${batch.partition}@${message.offset}: ${errorText(err)}`,
+                  payloadOf(message),
+                ),
+              );
             }
           }
           span.setAttribute("messaging.batch.message_count", batch.messages.length);
@@ -132,14 +146,28 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
             await options.deadLetter(poison);
           }
           const last = batch.lastOffset();
-          if (pipeline) {
-            const durable = items.length > 0 ? options.handle(items) : Promise.resolve();
+          const first = BigInt(batch.firstOffset() ?? last);
+          const offsets = decoded.map((m) => m.offset);
+          const where = { topic: batch.topic, partition: batch.partition, offsets };
+          if (pipeline && !pipeline.isolating(batch.partition, first)) {
+            const durable = handOver(items, where);
             resolveOffset(last); // the next fetch moves on; the commit waits for `durable`
-            pipeline.track(batch.partition, BigInt(batch.firstOffset() ?? last), BigInt(last), items.length, durable);
+            pipeline.track(batch.partition, first, BigInt(last), items.length, durable);
             await pipeline.backpressure(heartbeat);
             return;
           }
-          if (items.length > 0) await options.handle(items);
+          if (pipeline) {
+            const applied = applyBisecting(items, decoded, where);
+            // A range refused while pipelined, fetched again: bisected here, one batch at a time.
+            resolveOffset(last);
+            pipeline.track(batch.partition, first, BigInt(last), items.length, applied);
+            await applied.then(
+              () => pipeline.isolated(batch.partition, BigInt(last)),
+              () => undefined,
+            );
+            return;
+          }
+          if (!(await applyThroughOutages(() => applyBisecting(items, decoded, where), heartbeat, isStale))) return;
           if (isStale()) return; // partition moved during a rebalance: the new owner replays.
           resolveOffset(last);
           await consumer.commitOffsets([
@@ -154,12 +182,87 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     },
   });
 
+  /**
+   * Pipelined: hands the items over and keeps none of the records while they
+   * are pending (only their offsets), so a refused record's dead letter
+   * carries what the handler gives for it (the sink: its row).
+   */
+  function handOver(items: T[], where: Where): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    return options.handle(items).catch(async (err: unknown) => {
+      if (!(err instanceof RefusedItemsError)) throw err;
+      await refuse(err.refused, where);
+    });
+  }
+
+  /**
+   * Retries a batch through an outage (store unreachable, timeouts) here,
+   * heartbeating between attempts, instead of throwing to kafkajs: its retry
+   * sends no heartbeats, so an outage longer than the session timeout cost
+   * the member its group and the commit after it crashed the consumer for
+   * good (found by test/fault/store-outage). Returns false when the
+   * partition moved meanwhile (the new owner replays); throws once the loop
+   * is stopping, or when a heartbeat says the group is rebalancing (kafkajs
+   * rejoins).
+   */
+  async function applyThroughOutages(
+    apply: () => Promise<void>,
+    heartbeat: () => Promise<void>,
+    isStale: () => boolean,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await apply();
+        return true;
+      } catch (err) {
+        if (stopping) throw err;
+        const backoffMs = Math.min(5_000, 100 * 2 ** attempt);
+        log.error({ err: errorText(err), attempt, backoffMs }, "batch failed; retrying");
+        for (let waited = 0; waited < backoffMs && !stopping; waited += 1_000) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, backoffMs - waited)));
+          await heartbeat();
+        }
+        if (isStale()) return false;
+      }
+    }
+  }
+
+  /** Applies a batch, bisecting a permanent refusal; the refused records go out as they were read. */
+  async function applyBisecting(items: T[], records: KafkaMessage[], where: Where): Promise<void> {
+    const refused = await applyIsolated(items, options.handle);
+    await refuse(
+      refused.map((r) => {
+        const record = records[r.index];
+        return record ? { ...r, payload: payloadOf(record) } : r;
+      }),
+      where,
+    );
+  }
+
+  /** Dead-letters what the store refused for good; the batch's offset is committed only after this. */
+  async function refuse(refused: ReadonlyArray<RefusedItem>, where: Where): Promise<void> {
+    if (refused.length === 0) return;
+    const at = (r: RefusedItem) => `${where.topic}/${where.partition}@${where.offsets[r.index] ?? "?"}`;
+    log.warn(
+      { count: refused.length, partition: where.partition, first: at(refused[0] as RefusedItem) },
+      "records refused by the store sent to the dead-letter topic",
+    );
+    await options.deadLetter(
+      refused.map((r) => letter(`refused by the store at ${at(r)}: ${r.reason}`, r.payload ?? "")),
+    );
+  }
+
+  function letter(reason: string, payload: string): DeadLetter {
+    return { stage: options.stage, reason, errors: [], payload, key_id: null, received_at_ms: Date.now() };
+  }
+
   return {
     consumer,
     async ready() {
       if (!joined) throw new Error(`consumer ${options.groupId} has not joined its group`);
     },
     async stop() {
+      stopping = true;
       if (pipeline) {
         // Stop fetching, let what was handed over become durable and commit, then leave.
         consumer.pause([{ topic: options.topic }]);
@@ -179,6 +282,18 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
   };
 }
 
+/** Where a batch's items came from: the offset of each, by index. */
+interface Where {
+  topic: string;
+  partition: number;
+  offsets: ReadonlyArray<string>;
+}
+
+/** What a dead letter keeps of a record: its bytes, base64. */
+function payloadOf(message: KafkaMessage): string {
+  return message.value ? message.value.toString("base64") : "";
+}
+
 /** Decodes a tollgate.usage.v1 record, refusing one written with another schema. */
 export function decodeUsageRecord(message: KafkaMessage): UsageEvent {
   const fingerprint = message.headers?.[SCHEMA_FINGERPRINT_HEADER]?.toString();
@@ -187,95 +302,4 @@ export function decodeUsageRecord(message: KafkaMessage): UsageEvent {
   }
   if (!message.value) throw new Error("record has no value");
   return decodeUsageEvent(message.value);
-}
-
-/**
- * The pipelined mode's bookkeeping: which handed-over batches are not yet
- * durable, committing each one's offset once it is (coalesced: one commit
- * request carries every partition that advanced meanwhile), and on a failed
- * batch rewinding its partition to the batch's first offset, so nothing is
- * committed past what was lost. Batches of that partition already handed
- * over after it are not committed either (their epoch is over); the rewind
- * fetches them again, and handlers make the repeat a no-op.
- */
-function createPipeline(
-  consumer: Consumer,
-  topic: string,
-  maxPendingItems: number,
-  positions: Map<number, bigint>,
-  log: Logger,
-) {
-  let pendingItems = 0;
-  const inFlight = new Set<Promise<void>>();
-  const epochs = new Map<number, number>();
-  const failures = new Map<number, number>();
-  const toCommit = new Map<number, bigint>();
-  let committing: Promise<void> | null = null;
-
-  const commitLoop = async () => {
-    while (toCommit.size > 0) {
-      const offsets = [...toCommit].map(([partition, next]) => ({ topic, partition, offset: next.toString() }));
-      toCommit.clear();
-      try {
-        await consumer.commitOffsets(offsets);
-        for (const o of offsets) positions.set(o.partition, BigInt(o.offset));
-      } catch (err) {
-        // A rebalance moved the partitions: the new owner replays from the last commit.
-        log.warn({ err: errorMessage(err) }, "offset commit failed; the uncommitted batches will be replayed");
-      }
-    }
-    committing = null;
-  };
-
-  const rewind = (partition: number, first: bigint, err: unknown) => {
-    epochs.set(partition, (epochs.get(partition) ?? 0) + 1);
-    toCommit.delete(partition);
-    const attempt = (failures.get(partition) ?? 0) + 1;
-    failures.set(partition, attempt);
-    const backoffMs = Math.min(5_000, 100 * 2 ** attempt);
-    log.error({ err: errorMessage(err), partition, offset: first.toString(), backoffMs }, "batch failed; rewinding");
-    consumer.pause([{ topic, partitions: [partition] }]);
-    consumer.seek({ topic, partition, offset: first.toString() });
-    setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), backoffMs).unref();
-  };
-
-  return {
-    track(partition: number, first: bigint, last: bigint, items: number, durable: Promise<void>) {
-      const epoch = epochs.get(partition) ?? 0;
-      pendingItems += items;
-      const settled: Promise<void> = durable.then(
-        () => {
-          if ((epochs.get(partition) ?? 0) !== epoch) return; // rewound meanwhile: this batch comes again
-          failures.delete(partition);
-          toCommit.set(partition, last + 1n);
-          committing ??= commitLoop();
-        },
-        (err: unknown) => {
-          if ((epochs.get(partition) ?? 0) === epoch) rewind(partition, first, err);
-        },
-      );
-      inFlight.add(settled);
-      void settled.finally(() => {
-        pendingItems -= items;
-        inFlight.delete(settled);
-      });
-    },
-    /** Holds the fetch loop while too much is pending, heartbeating so the group keeps this member. */
-    async backpressure(heartbeat: () => Promise<void>) {
-      while (pendingItems > maxPendingItems && inFlight.size > 0) {
-        await Promise.race([...inFlight, new Promise((resolve) => setTimeout(resolve, 1_000))]);
-        await heartbeat();
-      }
-    },
-    async drain() {
-      while (inFlight.size > 0 || committing) {
-        await Promise.all([...inFlight]);
-        await committing;
-      }
-    },
-  };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { createGroupCommitter } from "./group-commit";
+import { RefusedItemsError } from "./isolate";
 
 /** A flush the test completes by hand, to see what was batched with what. */
 function manualFlush() {
@@ -29,6 +30,23 @@ describe("group commit", () => {
     calls[1]?.done();
     await Promise.all([b, c]);
     expect(settled).toEqual(["a", "b", "c"]);
+  });
+
+  it("refuses only the callers whose items the flush refused, naming their own items", async () => {
+    // The flush writes everything but items 12 and 31 (what a bisected store write returns).
+    const committer = createGroupCommitter(async (items: number[]) =>
+      items.flatMap((item, index) => (item === 12 || item === 31 ? [{ index, reason: `bad ${item}` }] : [])),
+    );
+    const outcomes = await Promise.allSettled([
+      committer.submit([10, 11, 12, 13]),
+      committer.submit([20, 21]),
+      committer.submit([30, 31]),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "fulfilled", "rejected"]);
+    const refusedOf = (o: PromiseSettledResult<void>) =>
+      o.status === "rejected" && o.reason instanceof RefusedItemsError ? o.reason.refused : null;
+    expect(refusedOf(outcomes[0] as PromiseSettledResult<void>)).toEqual([{ index: 2, reason: "bad 12" }]);
+    expect(refusedOf(outcomes[2] as PromiseSettledResult<void>)).toEqual([{ index: 1, reason: "bad 31" }]);
   });
 
   it("fails exactly the callers of a failed flush", async () => {

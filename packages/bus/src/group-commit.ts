@@ -1,3 +1,5 @@
+import { type RefusedItem, RefusedItemsError } from "./isolate";
+
 /**
  * Group commit: callers hand in items and wait; whatever arrives while a
  * flush is running goes into the next one. Under load this turns many small
@@ -5,6 +7,12 @@
  * request, one chDB insert) without a linger timer adding latency when idle.
  * Each caller's promise settles with the flush that carried its items, so
  * nobody is told "done" before the write is.
+ *
+ * A flush may refuse some items for good and still write the rest: it then
+ * returns them (indices into the items it was given), and only the callers
+ * whose items were refused hear so, with a RefusedItemsError naming their
+ * own items; every other caller of that flush is told "done". One caller's
+ * bad item never fails the callers that shared its flush.
  */
 export interface GroupCommitter<T> {
   submit(items: ReadonlyArray<T>): Promise<void>;
@@ -13,7 +21,8 @@ export interface GroupCommitter<T> {
 }
 
 export function createGroupCommitter<T>(
-  flush: (items: T[]) => Promise<void>,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a flush that refuses nothing returns nothing (most do)
+  flush: (items: T[]) => Promise<void | ReadonlyArray<RefusedItem>>,
   options: {
     concurrency?: number;
     maxItems?: number;
@@ -62,12 +71,14 @@ export function createGroupCommitter<T>(
     while (running < concurrency && queue.length > 0) {
       const batch = take();
       running++;
-      const settle = (err?: unknown) => {
+      const settle = (err?: unknown, refused?: ReadonlyArray<RefusedItem>) => {
         // The next flush starts before callers hear back, so it already
         // holds whatever queued up during this one.
         running--;
         pump(queuedItems >= maxItems);
-        for (const w of batch) err === undefined ? w.resolve() : w.reject(err);
+        if (err !== undefined) for (const w of batch) w.reject(err);
+        else if (!refused || refused.length === 0) for (const w of batch) w.resolve();
+        else settleEach(batch, refused);
         if (running === 0 && queue.length === 0) {
           const waiting = idle;
           idle = [];
@@ -75,7 +86,7 @@ export function createGroupCommitter<T>(
         }
       };
       flush(batch.flatMap((w) => [...w.items])).then(
-        () => settle(),
+        (refused) => settle(undefined, refused ?? undefined),
         (err: unknown) => settle(err ?? new Error("flush failed")),
       );
     }
@@ -96,4 +107,25 @@ export function createGroupCommitter<T>(
       return new Promise((resolve) => idle.push(resolve));
     },
   };
+}
+
+/** Tells each waiter of a flush about its own refused items (indices local to its submit), or "done". */
+function settleEach(
+  batch: ReadonlyArray<{ items: ReadonlyArray<unknown>; resolve: () => void; reject: (err: unknown) => void }>,
+  refused: ReadonlyArray<RefusedItem>,
+): void {
+  const sorted = [...refused].sort((a, b) => a.index - b.index);
+  let next = 0;
+  let offset = 0;
+  for (const w of batch) {
+    const end = offset + w.items.length;
+    const own: RefusedItem[] = [];
+    for (; next < sorted.length && (sorted[next]?.index ?? end) < end; next++) {
+      const r = sorted[next] as RefusedItem;
+      own.push({ ...r, index: r.index - offset });
+    }
+    offset = end;
+    if (own.length === 0) w.resolve();
+    else w.reject(new RefusedItemsError(own));
+  }
 }

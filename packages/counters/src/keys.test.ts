@@ -40,3 +40,16 @@ describe("UTC buckets", () => {
     expect(utcBucketEnd("month", Date.parse("2026-12-15T00:00:00Z"))).toBe(Date.parse("2027-01-01T00:00:00Z"));
   });
 });
+
+describe("key builder on any identifier", () => {
+  const keys = createKeyBuilder("tg");
+  it("round-trips emoji, CJK and RTL ids and never throws, even on a lone surrogate", () => {
+    for (const id of ["用户-北京", "مستخدم_١", "🧑‍💻", "'; DROP TABLE x; --", "\u0000"]) {
+      const key = keys.counter(keys.tenant(id), "user", id, "d1");
+      const [, tenant, part] = /^tg:v1:\{o=([^}]*)\}:ctr:user:([^:]*):d1$/.exec(key) ?? [];
+      expect([decodeURIComponent(tenant ?? ""), decodeURIComponent(part ?? "")]).toEqual([id, id]);
+    }
+    // Refused at every route, but the builder stays total: a URIError here was a 500 from /v1/check.
+    expect(keys.seenEvent(keys.tenant("\ud800"), "e\udfff")).toBe("tg:v1:{o=%uD800}:seen:e%uDFFF");
+  });
+});

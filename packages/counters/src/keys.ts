@@ -1,3 +1,5 @@
+import { encodeIdPart } from "@tollgate/events";
+
 /**
  * The one key builder for Redis. Every key is
  *   <prefix>:v1:{<tenant>}:<kind>:<parts…>
@@ -35,7 +37,8 @@ export interface KeyBuilder {
   countersState(): string;
 }
 
-const enc = encodeURIComponent;
+// Total on any string (a lone surrogate made encodeURIComponent throw a URIError mid-check).
+const enc = encodeIdPart;
 
 export function createKeyBuilder(prefix = "tg"): KeyBuilder {
   if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new Error(`invalid Redis key prefix ${JSON.stringify(prefix)}`);

@@ -4,5 +4,6 @@ export * from "./field-errors";
 export * from "./fixtures";
 export * from "./input-schema";
 export * from "./normalize";
+export * from "./text";
 export * from "./usage-event";
 export * from "./usd";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { identifier, MAX_IDENTIFIER_LENGTH, text } from "./text";
 
 /**
  * What agents may send at POST /v1/events, before normalisation. Lenient in
@@ -6,13 +7,14 @@ import { z } from "zod";
  * unknown fields ignored), strict in values (integers, lengths, formats).
  */
 export const MAX_TOKENS_PER_EVENT = 1_000_000_000;
-export const MAX_TAG_LENGTH = 256;
+export const MAX_TAG_LENGTH = MAX_IDENTIFIER_LENGTH;
+/**
+ * A reservation id carries its org in base64url (see the budget engine):
+ * an org id of 256 characters takes up to 1,024 of them, plus 37.
+ */
+export const MAX_RESERVATION_ID_LENGTH = 1_100;
 
-const tag = z
-  .string({ error: "must be a string" })
-  .trim()
-  .min(1, { error: "must not be empty" })
-  .max(MAX_TAG_LENGTH, { error: `must be at most ${MAX_TAG_LENGTH} characters` });
+const tag = identifier;
 
 const tokens = z
   .int({ error: "must be an integer number of tokens" })
@@ -65,7 +67,7 @@ export const usageEventInputSchema = z.object(
         error: "must be a non-negative decimal number of USD",
       })
       .nullish(),
-    reservation_id: tag.nullish(),
+    reservation_id: text({ max: MAX_RESERVATION_ID_LENGTH }).nullish(),
     status: z.enum(["ok", "error"], { error: 'must be "ok" or "error"' }).nullish(),
   },
   { error: "must be a JSON object" },

@@ -35,6 +35,12 @@ export interface NormalizeContext {
   source: EventSource;
   /** Default tags of the reporting API key: fill what the event leaves out. */
   defaults?: DefaultTags;
+  /**
+   * Tags the reporting key is bound to (its org, …): an event naming another
+   * value is refused with that field's error. Pass them in `defaults` too,
+   * where they win, so they also fill in.
+   */
+  bound?: DefaultTags;
   keyId?: string | null;
   price?: PriceFn;
 }
@@ -68,6 +74,7 @@ function completeEvent(
 ): NormalizeResult {
   const errors: FieldError[] = [];
 
+  if (ctx.bound) checkBound(input, ctx.bound, errors);
   const tags = resolveTags(input, ctx.defaults ?? {}, errors);
   const counts = resolveTokens(input.usage, tokenFields, errors);
   const timestampMs = resolveTimestamp(input.timestamp, ctx.nowMs, errors);
@@ -114,6 +121,17 @@ function completeEvent(
       key_id: ctx.keyId ?? null,
     },
   };
+}
+
+/** A bound tag the event names otherwise is that field's error (tenants stay apart). */
+function checkBound(input: UsageEventInput | SpanEventInput, bound: DefaultTags, errors: FieldError[]): void {
+  for (const field in bound) {
+    const named = input[field as keyof DefaultTags];
+    const allowed = bound[field as keyof DefaultTags];
+    if (named != null && named !== allowed) {
+      errors.push({ path: field, message: `this API key is bound to ${field} ${JSON.stringify(allowed)}` });
+    }
+  }
 }
 
 type Tags = Pick<

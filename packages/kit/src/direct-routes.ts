@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { finished } from "node:stream/promises";
 import type { Express } from "express";
@@ -98,7 +99,20 @@ export async function readJsonBody(
 ): Promise<{ ok: true; value: unknown } | { ok: false; refusal: HttpRefusal }> {
   let text: string;
   try {
-    text = await getRawBody(req, { limit: limitBytes, length: req.headers["content-length"], encoding: "utf-8" });
+    const bytes = await getRawBody(req, { limit: limitBytes, length: req.headers["content-length"] });
+    // As express.json with requireUtf8Body: bytes that are not UTF-8 are refused, not read as U+FFFD.
+    if (!isUtf8(bytes)) {
+      return {
+        ok: false,
+        refusal: {
+          status: 400,
+          body: { error: "invalid_encoding", message: "request body is not UTF-8 (JSON must be)" },
+        },
+      };
+    }
+    text = bytes.toString("utf8");
+    // A byte order mark is dropped, as body-parser's decoder does.
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   } catch (err) {
     const client = toClientError(err);
     if (!client) throw err;

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createServer, type RequestListener, type Server } from "node:http";
 import { metrics } from "@opentelemetry/api";
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
@@ -33,6 +34,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.set("etag", false);
   const timeoutMs = options.readinessTimeoutMs ?? 1_000;
   app.use(requestLogging(options.logger));
+  app.use(refuseMalformedQuery);
 
   app.get("/livez", (_req, res) => {
     res.json({ status: "ok" });
@@ -48,7 +50,9 @@ export function createHttpApp(options: HttpAppOptions): Express {
           await withTimeout(check(), timeoutMs, `${name} did not answer within ${timeoutMs} ms`);
           return { name, ok: true as const };
         } catch (err) {
-          return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
+          // Which dependency fails is public; why (addresses, error texts) goes to the log only.
+          options.logger.warn({ err, dependency: name }, "readiness check failed");
+          return { name, ok: false as const };
         }
       }),
     );
@@ -57,6 +61,51 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
   if (options.metricsHandler) app.get("/metrics", options.metricsHandler);
   return app;
+}
+
+/**
+ * Express's query parser turns percent-encoded bytes that are not UTF-8
+ * (`%ED%A0%80`, `%FF`) into U+FFFD without a word, so a report filter or a
+ * usage query would silently name another identity. Refused instead, like
+ * any other invalid field: 400 naming the parameter.
+ */
+const refuseMalformedQuery: RequestHandler = (req, res, next) => {
+  const at = req.url.indexOf("?");
+  const name = at < 0 ? null : malformedQueryParameter(req.url.slice(at + 1));
+  if (name === null) {
+    next();
+    return;
+  }
+  res.status(400).json({
+    error: "invalid_request",
+    errors: [{ path: name, message: "is not well-formed UTF-8 once percent-decoded" }],
+  });
+};
+
+/** The first query parameter whose name or value does not percent-decode to UTF-8 (its name, as readable as it gets); null when all do. */
+export function malformedQueryParameter(query: string): string | null {
+  // A cheap test first: without a "%" every parameter is already text.
+  if (!query.includes("%")) return null;
+  for (const pair of query.split("&")) {
+    const eq = pair.indexOf("=");
+    const name = percentDecode(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? null : percentDecode(pair.slice(eq + 1));
+    if (!isUtf8(name) || (value !== null && !isUtf8(value))) return name.toString("utf8");
+  }
+  return null;
+}
+
+/** The bytes a query component names: %XX escapes as bytes, the rest as UTF-8; a "%" without two hex digits stays itself (as the query parser reads it). */
+function percentDecode(component: string): Buffer {
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const match of component.matchAll(/(?:%[0-9A-Fa-f]{2})+/g)) {
+    parts.push(Buffer.from(component.slice(from, match.index), "utf8"));
+    parts.push(Buffer.from(match[0].replaceAll("%", ""), "hex"));
+    from = match.index + match[0].length;
+  }
+  parts.push(Buffer.from(component.slice(from), "utf8"));
+  return Buffer.concat(parts);
 }
 
 /** Adds the 404 and error handlers: client mistakes get 4xx with a clear message, never a 5xx. */
@@ -89,6 +138,8 @@ export function toClientError(err: unknown): { status: number; code: string; mes
       return { status: 415, code: "unsupported_encoding", message: e.message ?? "unsupported content encoding" };
     case "charset.unsupported":
       return { status: 415, code: "unsupported_charset", message: e.message ?? "unsupported charset" };
+    case "entity.not.utf8": // requireUtf8Body in @tollgate/events
+      return { status: 400, code: "invalid_encoding", message: e.message ?? "request body is not UTF-8" };
     case "request.aborted":
       return { status: 400, code: "request_aborted", message: "request aborted by the client" };
     case "request.size.invalid":

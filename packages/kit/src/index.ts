@@ -1,5 +1,6 @@
 export * from "./direct-routes";
 export * from "./env";
+export * from "./failure";
 export * from "./http";
 export * from "./lifecycle";
 export * from "./logger";

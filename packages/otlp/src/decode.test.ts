@@ -9,7 +9,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { decodeJsonTraces, decodeProtobufTraces, OtlpDecodeError } from "./decode";
-import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from "./proto";
+import { ExportTraceServiceRequest, ExportTraceServiceResponse, RawTextTraceRequest, RpcStatus } from "./proto";
 import { encodeExportResponse, encodeStatus } from "./response";
 
 /** Spans made by the official SDK, serialised by the official OTLP serializers. */
@@ -125,6 +125,60 @@ describe("OTLP decoding", () => {
       decodeJsonTraces('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz","spanId":"00"}]}]}]}'),
     ).toThrow(/traceId must be 16 bytes in hex/);
     expect(decodeProtobufTraces(new Uint8Array())).toEqual([]); // an empty request is valid
+  });
+
+  it("marks text that is not UTF-8 (protobuf) or holds a lone surrogate (JSON), and keeps a U+FFFD that was sent", () => {
+    const utf8 = (text: string) => Buffer.from(text, "utf8");
+    const kv = (key: string, value: Buffer) => ({ key: utf8(key), value: { stringValue: value } });
+    const invalid = Buffer.from([0x75, 0xed, 0xa0, 0x80]); // "u" and a surrogate encoded in UTF-8: not UTF-8
+    // Encoded with the bytes view of the same messages, so the wire can carry what a string field would not.
+    const body = RawTextTraceRequest.encode(
+      RawTextTraceRequest.fromObject({
+        resourceSpans: [
+          {
+            resource: { attributes: [kv("service.name", utf8("agent"))] },
+            scopeSpans: [
+              {
+                spans: [
+                  { name: utf8("chat"), attributes: [kv("user.id", invalid), kv("ok", utf8("用户"))] },
+                  { name: utf8("chat \uFFFD"), attributes: [kv("user.id", utf8("u\uFFFD🧑‍💻"))] },
+                  { name: Buffer.from([0xff]), attributes: [kv("n", utf8("v"))] },
+                ],
+              },
+            ],
+          },
+          {
+            resource: { attributes: [kv("tollgate.org.id", invalid)] },
+            scopeSpans: [{ spans: [{ name: utf8("x") }] }],
+          },
+        ],
+      }),
+    ).finish();
+    const spans = decodeProtobufTraces(body);
+    expect(spans.map((s) => s.malformed)).toEqual([
+      'attributes["user.id"]',
+      undefined,
+      "name",
+      'resource.attributes["tollgate.org.id"]',
+    ]);
+    expect(spans[1]?.attributes["user.id"]).toBe("u\uFFFD🧑‍💻");
+    expect(spans[2]?.attributes).toEqual({ n: "v" });
+
+    const json = (value: string) =>
+      decodeJsonTraces(
+        JSON.stringify({
+          resourceSpans: [
+            {
+              scopeSpans: [
+                { spans: [{ name: "chat", attributes: [{ key: "user.id", value: { stringValue: value } }] }] },
+              ],
+            },
+          ],
+        }),
+      )[0]?.malformed;
+    expect(json("u\ud800")).toBe('attributes["user.id"]');
+    expect(json("\udc00")).toBe('attributes["user.id"]');
+    expect(json("🧑‍💻 مستخدم")).toBeUndefined();
   });
 
   it("encodes replies that OTLP clients can read", () => {

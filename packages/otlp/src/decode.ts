@@ -1,5 +1,6 @@
+import { isUtf8 } from "node:buffer";
 import { z } from "zod";
-import { ExportTraceServiceRequest } from "./proto";
+import { ExportTraceServiceRequest, RawTextTraceRequest } from "./proto";
 
 /**
  * One span of an OTLP trace request, in the shape the usage mapping reads:
@@ -19,6 +20,13 @@ export interface OtlpSpan {
   error: boolean;
   /** Where the span sits in the request, for error messages: "resourceSpans[0].scopeSpans[1].spans[2]". */
   readonly path: string;
+  /**
+   * Where its first text that is not well-formed Unicode sits, relative to
+   * the span ('attributes["user.id"]', 'name', 'resource.attributes[…]'):
+   * invalid UTF-8 in protobuf, a lone surrogate in JSON. Such a usage span
+   * is rejected naming it, never counted with altered text.
+   */
+  malformed?: string;
 }
 
 /**
@@ -27,6 +35,7 @@ export interface OtlpSpan {
  * each was a twentieth of decoding.
  */
 class DecodedSpan implements OtlpSpan {
+  malformed: string | undefined = undefined;
   // Indices of its resourceSpans, scopeSpans and span: private, so JSON.stringify leaves them out.
   readonly #resource: number;
   readonly #scope: number;
@@ -57,6 +66,20 @@ class DecodedSpan implements OtlpSpan {
   toJSON(): Omit<OtlpSpan, "path"> & { path: string } {
     return { ...this, path: this.path };
   }
+}
+
+/** Node 20 has String.prototype.isWellFormed; lib ES2023 does not type it. */
+const wellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** The first attribute whose key or string value is not well-formed, as a path; undefined when all are. */
+function malformedAttribute(attributes: Attributes, prefix: string): string | undefined {
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (!wellFormed(key) || (typeof value === "string" && !wellFormed(value))) {
+      return `${prefix}[${JSON.stringify(key)}]`;
+    }
+  }
+  return undefined;
 }
 
 /** Scalar attribute values; an int64 beyond 2^53 stays a decimal string. Arrays and maps are not read. */
@@ -108,12 +131,18 @@ interface ProtoRequest {
 
 export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
   let request: ProtoRequest;
+  // Per span, in request order, where its text is not UTF-8; null when all of it is.
+  let malformed: Array<string | undefined> | null = null;
   try {
     request = ExportTraceServiceRequest.decode(body) as unknown as ProtoRequest;
   } catch (err) {
-    throw new OtlpDecodeError(`body is not an OTLP ExportTraceServiceRequest in protobuf: ${(err as Error).message}`);
+    const lenient = decodeWithInvalidText(body);
+    if (!lenient) {
+      throw new OtlpDecodeError(`body is not an OTLP ExportTraceServiceRequest in protobuf: ${(err as Error).message}`);
+    }
+    ({ request, malformed } = lenient);
   }
-  const spans: OtlpSpan[] = [];
+  const spans: DecodedSpan[] = [];
   request.resourceSpans.forEach((rs, r) => {
     const resource = protoAttributes(rs.resource?.attributes);
     rs.scopeSpans.forEach((ss, s) => {
@@ -135,7 +164,69 @@ export function decodeProtobufTraces(body: Uint8Array): OtlpSpan[] {
       });
     });
   });
+  if (malformed) {
+    for (const [i, span] of spans.entries()) span.malformed = malformed[i];
+  }
   return spans;
+}
+
+interface RawKeyValue {
+  key: Uint8Array | string;
+  value: { stringValue: Uint8Array | string | null } | null;
+}
+interface RawRequest {
+  resourceSpans: Array<{
+    resource: { attributes: RawKeyValue[] } | null;
+    scopeSpans: Array<{ spans: Array<{ name: Uint8Array | string; attributes: RawKeyValue[] }> }>;
+  }>;
+}
+
+/**
+ * The rare path: protobufjs refused the request, which it does for a
+ * single string that is not UTF-8. Decoded again with text as bytes, the
+ * request is whole; each span (or resource) whose name or attributes are
+ * not UTF-8 is marked, and only it is refused (a usage span rejected with
+ * the attribute's path). The text is turned into strings in place (U+FFFD
+ * where bytes were invalid: only for the dead letter and the reply), so
+ * the decoded message reads as the usual one. null: not a request at all.
+ */
+function decodeWithInvalidText(
+  body: Uint8Array,
+): { request: ProtoRequest; malformed: Array<string | undefined> } | null {
+  let raw: RawRequest;
+  try {
+    raw = RawTextTraceRequest.decode(body) as unknown as RawRequest;
+  } catch {
+    return null;
+  }
+  // Unset bytes decode as protobufjs' shared empty array, which isUtf8 does not take.
+  const valid = (bytes: Uint8Array | string | null | undefined) =>
+    !bytes || typeof bytes === "string" || bytes.length === 0 || isUtf8(bytes);
+  const text = (bytes: Uint8Array | string) =>
+    typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
+  const readAttributes = (list: RawKeyValue[] | undefined, prefix: string): string | undefined => {
+    let bad: string | undefined;
+    for (const kv of list ?? []) {
+      if (!valid(kv.key) || !valid(kv.value?.stringValue)) bad ??= `${prefix}[${JSON.stringify(text(kv.key))}]`;
+      kv.key = text(kv.key);
+      if (kv.value?.stringValue != null) kv.value.stringValue = text(kv.value.stringValue);
+    }
+    return bad;
+  };
+  const malformed: Array<string | undefined> = [];
+  for (const rs of raw.resourceSpans) {
+    const resource = readAttributes(rs.resource?.attributes, "resource.attributes");
+    for (const ss of rs.scopeSpans) {
+      for (const span of ss.spans) {
+        const name = valid(span.name) ? undefined : "name";
+        span.name = text(span.name);
+        // Read (and turned into strings) whatever the name was.
+        const attributes = readAttributes(span.attributes, "attributes");
+        malformed.push(name ?? attributes ?? resource);
+      }
+    }
+  }
+  return { request: raw as unknown as ProtoRequest, malformed };
 }
 
 function protoAttributes(list: ProtoKeyValue[] | undefined): Attributes {
@@ -197,6 +288,12 @@ const requestJson = z.object({
     .optional(),
 });
 
+/** An OTLP/JSON body as bytes: JSON is UTF-8, and bytes that are not are refused rather than read as U+FFFD. */
+export function decodeJsonTraceBytes(body: Uint8Array): OtlpSpan[] {
+  if (!isUtf8(body)) throw new OtlpDecodeError("body is not UTF-8 (OTLP/JSON must be)");
+  return decodeJsonTraces(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
+}
+
 export function decodeJsonTraces(text: string): OtlpSpan[] {
   let raw: unknown;
   try {
@@ -214,22 +311,27 @@ export function decodeJsonTraces(text: string): OtlpSpan[] {
   const spans: OtlpSpan[] = [];
   (parsed.data.resourceSpans ?? []).forEach((rs, r) => {
     const resource = jsonAttributes(rs.resource?.attributes);
+    // JSON carries lone surrogates ("\ud800") that no UTF-8 store can keep.
+    const resourceMalformed = malformedAttribute(resource, "resource.attributes");
     (rs.scopeSpans ?? []).forEach((ss, s) => {
       (ss.spans ?? []).forEach((span, i) => {
-        spans.push(
-          new DecodedSpan(
-            (span.traceId ?? "").toLowerCase(),
-            (span.spanId ?? "").toLowerCase(),
-            span.parentSpanId ? span.parentSpanId.toLowerCase() : null,
-            span.name ?? "",
-            nanosToMs(span.startTimeUnixNano),
-            nanosToMs(span.endTimeUnixNano),
-            jsonAttributes(span.attributes),
-            resource,
-            span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
-            { resource: r, scope: s, span: i },
-          ),
+        const decoded = new DecodedSpan(
+          (span.traceId ?? "").toLowerCase(),
+          (span.spanId ?? "").toLowerCase(),
+          span.parentSpanId ? span.parentSpanId.toLowerCase() : null,
+          span.name ?? "",
+          nanosToMs(span.startTimeUnixNano),
+          nanosToMs(span.endTimeUnixNano),
+          jsonAttributes(span.attributes),
+          resource,
+          span.status?.code === STATUS_CODE_ERROR || span.status?.code === "STATUS_CODE_ERROR",
+          { resource: r, scope: s, span: i },
         );
+        decoded.malformed =
+          (wellFormed(decoded.name) ? undefined : "name") ??
+          malformedAttribute(decoded.attributes, "attributes") ??
+          resourceMalformed;
+        spans.push(decoded);
       });
     });
   });

@@ -59,3 +59,19 @@ const root = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: false }).root;
 export const ExportTraceServiceRequest = root.lookupType("tollgate.otlp.ExportTraceServiceRequest");
 export const ExportTraceServiceResponse = root.lookupType("tollgate.otlp.ExportTraceServiceResponse");
 export const RpcStatus = root.lookupType("tollgate.otlp.RpcStatus");
+
+/**
+ * The same request with its text (span names, attribute keys and string
+ * values) as bytes — the same wire format. protobufjs refuses a whole
+ * request when one string is not UTF-8; this view lets decode.ts refuse
+ * only the spans that hold it (see decodeProtobufTraces).
+ */
+export const RawTextTraceRequest = protobuf
+  .parse(
+    OTLP_TRACE_PROTO.replace("package tollgate.otlp;", "package tollgate.otlp.raw;")
+      .replace("optional string string_value = 1;", "optional bytes string_value = 1;")
+      .replace("message KeyValue { string key = 1;", "message KeyValue { bytes key = 1;")
+      .replace("string name = 5;", "bytes name = 5;"),
+    { keepCase: false },
+  )
+  .root.lookupType("tollgate.otlp.raw.ExportTraceServiceRequest");

@@ -137,8 +137,84 @@ describe("spans to usage", () => {
       agent_id: "main",
       model: "claude-sonnet-4-5",
       provider: "anthropic",
-      usage: expect.objectContaining({ input_tokens: 900, output_tokens: 100, cached_input_tokens: 300 }),
+      // openclaw.tokens.input leaves the cache out; the event's input holds it.
+      usage: expect.objectContaining({ input_tokens: 1200, output_tokens: 100, cached_input_tokens: 300 }),
     });
+  });
+
+  // As current OpenClaw (diagnostics-otel) emits them: GenAI names beside its own on both spans.
+  const openClawRun = () => {
+    const usage = span("openclaw.model.usage", {
+      "openclaw.agent": "main",
+      "openclaw.channel": "webchat",
+      "openclaw.provider": "anthropic",
+      "openclaw.model": "claude-sonnet-4-5",
+      "openclaw.tokens.input": 600,
+      "openclaw.tokens.output": 150,
+      "openclaw.tokens.cache_read": 300,
+      "openclaw.tokens.cache_write": 100,
+      "openclaw.tokens.total": 1150,
+      "gen_ai.system": "anthropic",
+      "gen_ai.request.model": "claude-sonnet-4-5",
+      "gen_ai.operation.name": "chat",
+      "gen_ai.usage.input_tokens": 1000,
+      "gen_ai.usage.output_tokens": 150,
+      "gen_ai.usage.cache_read.input_tokens": 300,
+      "gen_ai.usage.cache_creation.input_tokens": 100,
+    });
+    const call = (name: string, input: number, output: number) =>
+      span(name, {
+        "openclaw.provider": "anthropic",
+        "openclaw.model": "claude-sonnet-4-5",
+        "gen_ai.system": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.operation.name": "chat",
+        "openclaw.model_call.observation_unit": "request",
+        "gen_ai.usage.input_tokens": input,
+        "gen_ai.usage.output_tokens": output,
+        "gen_ai.usage.cache_read.input_tokens": 150,
+        "gen_ai.usage.cache_creation.input_tokens": 50,
+      });
+    return { usage, calls: [call("openclaw.model.call", 500, 70), call("openclaw.model.call", 500, 80)], call };
+  };
+
+  it("never counts openclaw.model.call, whatever GenAI attributes it carries; counts model.usage once", () => {
+    const { usage, calls } = openClawRun();
+    // In either order, and whether the calls are children of the usage span or its siblings.
+    for (const spans of [
+      [usage, ...calls],
+      [...calls, usage],
+    ]) {
+      const result = spansToUsage(spans);
+      expect(result.rejected).toEqual([]);
+      expect(result.ignored).toBe(2);
+      expect(result.usage.map((u) => u.span)).toEqual([usage]);
+      expect(result.usage[0]?.input).toMatchObject({
+        agent_id: "main",
+        provider: "anthropic",
+        model: "claude-sonnet-4-5",
+        usage: { input_tokens: 1000, output_tokens: 150, cached_input_tokens: 300, cache_creation_input_tokens: 100 },
+      });
+    }
+    const parented = calls.map((c) => ({ ...c, parentSpanId: usage.spanId }));
+    expect(spansToUsage([usage, ...parented]).usage.map((u) => u.span)).toEqual([usage]);
+  });
+
+  it("does not count OpenClaw's model calls under their GenAI span name either", () => {
+    const { usage, call } = openClawRun();
+    const result = spansToUsage([usage, call("chat claude-sonnet-4-5", 1000, 150)]);
+    expect(result.usage.map((u) => u.span)).toEqual([usage]);
+  });
+
+  it("rejects a usage span whose text is not well-formed, naming the attribute; other spans go on", () => {
+    const bad = chatNew(span("root", {}), 10, 1, { "user.id": "u\ud800" });
+    bad.malformed = 'attributes["user.id"]';
+    const good = chatNew(span("root", {}), 10, 1, { "user.id": "用户🧑‍💻" });
+    const result = spansToUsage([bad, good]);
+    expect(result.usage.map((u) => u.input.user_id)).toEqual(["用户🧑‍💻"]);
+    expect(result.rejected).toEqual([
+      { span: bad, reason: expect.stringContaining(`${bad.path}.attributes["user.id"]: must be well-formed Unicode`) },
+    ]);
   });
 
   it("rejects a model call without token counts, with its place and the reason", () => {

@@ -16,8 +16,11 @@ import type { Attributes, AttributeValue, OtlpSpan } from "./decode";
  *   counted too.
  * - in both cases only the innermost: a span with counted usage below it in
  *   the same request is not counted on top of it.
- * - OpenClaw: `openclaw.model.usage` is its accounting span → counted;
- *   `openclaw.model.call` may repeat it → not counted.
+ * - OpenClaw, decided by the span name before anything else:
+ *   `openclaw.model.usage` is its accounting span → counted;
+ *   `openclaw.model.call` repeats it → never counted, whatever GenAI
+ *   attributes (gen_ai.operation.name, gen_ai.usage.*) it carries; nor
+ *   under its GenAI name (it then carries openclaw.model_call.*).
  * Everything else is not usage: ignored, not rejected.
  */
 export const MODEL_CALL_OPERATIONS: ReadonlySet<string> = new Set([
@@ -28,10 +31,19 @@ export const MODEL_CALL_OPERATIONS: ReadonlySet<string> = new Set([
 ]);
 const OPENCLAW_USAGE_SPAN = "openclaw.model.usage";
 const OPENCLAW_CALL_SPAN = "openclaw.model.call";
+/**
+ * Set on every OpenClaw model-call span, also when OpenClaw names it after
+ * the GenAI conventions ("chat gpt-5", under
+ * OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental) instead of
+ * openclaw.model.call: the same span, never counted either.
+ */
+const OPENCLAW_CALL_MARK = "openclaw.model_call.observation_unit";
+const OPENCLAW_INPUT = "openclaw.tokens.input";
 
 /** First attribute present wins: current semantic-convention names before older ones. */
 const NAMES = {
-  input: ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "openclaw.tokens.input"],
+  // openclaw.tokens.input is read apart (inputTokens): it leaves the cache out.
+  input: ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"],
   output: ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "openclaw.tokens.output"],
   cacheRead: [
     "gen_ai.usage.cache_read.input_tokens",
@@ -111,6 +123,14 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
       result.ignored++;
       return;
     }
+    if (span.malformed !== undefined) {
+      // Refused, not counted with altered text: the UTF-8 stores cannot keep it as sent.
+      result.rejected.push({
+        span,
+        reason: `${span.path}.${span.malformed}: must be well-formed Unicode (invalid UTF-8 or a lone UTF-16 surrogate)`,
+      });
+      return;
+    }
     if (!withTokens[i]) {
       result.rejected.push({
         span,
@@ -129,15 +149,38 @@ export function spansToUsage(spans: ReadonlyArray<OtlpSpan>): SpansToUsage {
 }
 
 function kindOf(span: OtlpSpan): Kind {
+  // OpenClaw's span names decide before any GenAI attribute: current OpenClaw
+  // puts gen_ai.operation.name = "chat" and gen_ai.usage.* on model.call too,
+  // and reading the operation first counted a run twice (issue 13).
+  if (span.name === OPENCLAW_USAGE_SPAN) return "model_call";
+  if (span.name === OPENCLAW_CALL_SPAN || span.attributes[OPENCLAW_CALL_MARK] !== undefined) return "not_usage";
   const operation = span.attributes["gen_ai.operation.name"];
   if (typeof operation === "string") return MODEL_CALL_OPERATIONS.has(operation) ? "model_call" : "not_usage";
-  if (span.name === OPENCLAW_USAGE_SPAN) return "model_call";
-  if (span.name === OPENCLAW_CALL_SPAN) return "not_usage";
   return hasTokens(span.attributes) ? "maybe_usage" : "not_usage";
 }
 
 function hasTokens(attrs: Attributes): boolean {
-  return first(attrs, NAMES.input) !== undefined || first(attrs, NAMES.output) !== undefined;
+  return (
+    first(attrs, NAMES.input) !== undefined ||
+    first(attrs, NAMES.output) !== undefined ||
+    first(attrs, [OPENCLAW_INPUT]) !== undefined
+  );
+}
+
+/**
+ * Input tokens, cache reads and writes included (the internal convention).
+ * OpenClaw's own openclaw.tokens.input leaves them out — its
+ * gen_ai.usage.input_tokens is input + cache_read + cache_write — so when
+ * only its own names are there, the cache is added back.
+ */
+function inputTokens(attrs: Attributes): unknown {
+  const genAi = first(attrs, NAMES.input);
+  if (genAi !== undefined) return tokenValue(genAi);
+  const own = tokenValue(first(attrs, [OPENCLAW_INPUT]));
+  if (typeof own !== "number") return own;
+  const read = tokenValue(attrs["openclaw.tokens.cache_read"] ?? 0);
+  const write = tokenValue(attrs["openclaw.tokens.cache_write"] ?? 0);
+  return typeof read === "number" && typeof write === "number" ? own + read + write : own;
 }
 
 interface Ancestors {
@@ -183,7 +226,7 @@ function toEventInput(span: OtlpSpan, ancestors: Ancestors, resource: Tags): Rec
     provider: first(attrs, NAMES.provider) ?? resource.provider,
     model: first(attrs, NAMES.model) ?? resource.model,
     usage: {
-      input_tokens: tokenValue(first(attrs, NAMES.input)),
+      input_tokens: inputTokens(attrs),
       output_tokens: tokenValue(first(attrs, NAMES.output)),
       cached_input_tokens: tokenValue(first(attrs, NAMES.cacheRead)),
       cache_creation_input_tokens: tokenValue(first(attrs, NAMES.cacheCreation)),

@@ -75,6 +75,21 @@ export interface MigrateResult {
   skipped: string[];
 }
 
+/**
+ * `ALTER TABLE t ADD COLUMN c …` is made safe to re-run by asking first: the
+ * 18.16 server has no `ADD COLUMN IF NOT EXISTS`, and a crash between the
+ * statement and the migration's record would otherwise fail every later start.
+ */
+async function columnAlreadyAdded(store: SqlStore, sql: string): Promise<boolean> {
+  const match = /^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s/i.exec(sql);
+  if (!match) return false;
+  const rows = await store.query<{ n: number | string }>(
+    "SELECT count() AS n FROM system.columns WHERE database = currentDatabase() AND table = {table:String} AND name = {column:String}",
+    { table: match[1] as string, column: match[2] as string },
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
 export async function migrate(store: SqlStore, migrations: Migration[] = loadMigrations()): Promise<MigrateResult> {
   await store.command(
     `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -95,6 +110,7 @@ export async function migrate(store: SqlStore, migrations: Migration[] = loadMig
     }
     for (const statement of migration.statements) {
       if (statement.requiresVersion && !versionAtLeast(engineVersion, statement.requiresVersion)) continue;
+      if (await columnAlreadyAdded(store, statement.sql)) continue;
       await store.command(statement.sql);
     }
     await store.insert("schema_migrations", [

@@ -34,6 +34,30 @@ describe.each(engines)("%s", (_name, open) => {
     expect(tables).toEqual(expect.arrayContaining(["usage_events", "dead_letters", "api_keys", "schema_migrations"]));
   });
 
+  it("re-runs a migration that added columns but was not recorded (a crash in between)", async () => {
+    const migration = loadMigrations().find((m) => m.name === "010_add_api_key_bindings");
+    expect(migration).toBeDefined();
+    // As after a crash between its statements and its record: the columns exist, the record does not.
+    expect(await migrate(store, [migration as NonNullable<typeof migration>])).toEqual({
+      applied: [],
+      skipped: ["010_add_api_key_bindings"],
+    });
+    await store.command(`CREATE TABLE tg_alter_probe (id String) ENGINE = MergeTree ORDER BY id`);
+    const probe = {
+      version: 999,
+      name: "999_add_probe_column",
+      checksum: "x",
+      statements: [{ sql: "ALTER TABLE tg_alter_probe ADD COLUMN extra String DEFAULT ''", requiresVersion: null }],
+    };
+    expect((await migrate(store, [probe])).applied).toEqual(["999_add_probe_column"]);
+    // The same statement under a version not yet recorded: the column exists, the re-run must not fail.
+    expect((await migrate(store, [{ ...probe, version: 998 }])).applied).toEqual(["999_add_probe_column"]);
+    const columns = await store.query<{ name: string }>(
+      "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'tg_alter_probe'",
+    );
+    expect(columns.map((c) => c.name)).toEqual(["id", "extra"]);
+  });
+
   it("stores events exactly, collapses duplicates by event_id, and pages them back", async () => {
     const ts = Date.parse("2026-11-22T10:00:00.123Z");
     const events = Array.from({ length: 7 }, (_, i) =>

@@ -56,7 +56,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const tiers = new TierStore(store);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const ledger = createMemoryLedger();
-  const engine = budgetEngineFor({ budgets, grants, tiers, ledger, keys: redisKeys, prices, env });
+  const engine = budgetEngineFor({ budgets, grants, tiers, ledger, keys: redisKeys, prices, env, logger });
   const rebuilt = await rebuildCounters(store, counters, engine);
   logger.info(rebuilt, "counters rebuilt from chDB");
   const sweeper = setInterval(() => {
@@ -88,7 +88,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   ingestApp.use(ingest.router);
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
-  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
+  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger }));
   finishHttpApp(enforcementApp, logger);
 
   const reportsApp = httpApp();

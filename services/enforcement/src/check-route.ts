@@ -1,15 +1,16 @@
 import {
   authenticate,
   type KeyStore,
+  mayAccessOrg,
   type Principal,
   principalFromHeader,
   principalOf,
   requireRole,
   roleRefusal,
 } from "@tollgate/auth";
-import type { BudgetEngine } from "@tollgate/budgets";
-import { fromZodIssues } from "@tollgate/events";
-import { type DirectRoute, isPlainJson, readJsonBody, respondJson } from "@tollgate/kit";
+import { type BudgetEngine, reservationOrg } from "@tollgate/budgets";
+import { fromZodIssues, requireUtf8Body } from "@tollgate/events";
+import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson } from "@tollgate/kit";
 import express, { type RequestHandler } from "express";
 import { z } from "zod";
 import { IDENTITY_FIELDS, resolveSubject, tag } from "./subject";
@@ -52,7 +53,7 @@ async function answerCheck(
   }
   const body = parsed.data as z.infer<typeof checkSchema> & Partial<Record<(typeof IDENTITY_FIELDS)[number], string>>;
   const resolved = resolveSubject(body, principal);
-  if ("forbidden" in resolved) return { status: 403, body: { error: "forbidden", message: resolved.forbidden } };
+  if ("forbidden" in resolved) return { status: 403, body: resolved.forbidden };
   const subject = { ...resolved.subject, provider: body.provider ?? null, model: body.model ?? null };
   const result = await engine.check(
     subject,
@@ -78,7 +79,11 @@ const CHECK_ROLES = ["agent"] as const;
 
 /** The Express route's middleware, in its order: who asks, may they, the body. */
 export function checkMiddleware(keys: KeyStore): RequestHandler[] {
-  return [authenticate(keys), requireRole(...CHECK_ROLES), express.json({ limit: CHECK_BODY_LIMIT_BYTES })];
+  return [
+    authenticate(keys),
+    requireRole(...CHECK_ROLES),
+    express.json({ limit: CHECK_BODY_LIMIT_BYTES, verify: requireUtf8Body }),
+  ];
 }
 
 /**
@@ -113,10 +118,13 @@ export function checkDirectRoute(engine: BudgetEngine, keys: KeyStore): DirectRo
   };
 }
 
-export function releaseRoute(engine: BudgetEngine): RequestHandler {
+export function releaseRoute(engine: BudgetEngine, logger?: Logger): RequestHandler {
   return async (req, res) => {
     try {
-      const released = await engine.release(String(req.params.id));
+      const id = String(req.params.id);
+      // Another org's reservation answers as an unknown one.
+      const org = reservationOrg(id);
+      const released = org !== undefined && mayAccessOrg(principalOf(res), org) && (await engine.release(id));
       if (!released) {
         res.status(404).json({
           error: "not_found",
@@ -126,13 +134,9 @@ export function releaseRoute(engine: BudgetEngine): RequestHandler {
       }
       res.status(204).end();
     } catch (err) {
-      res
-        .status(503)
-        .set("Retry-After", "1")
-        .json({
-          error: "unavailable",
-          message: `budget counters unavailable: ${(err as Error).message}`,
-        });
+      // The cause (a Redis error text) is for the logs only.
+      logger?.warn({ err }, "release failed: budget counters unavailable");
+      res.status(503).set("Retry-After", "1").json({ error: "unavailable", message: "budget counters unavailable" });
     }
   };
 }

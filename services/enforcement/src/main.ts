@@ -52,6 +52,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const countersState = watchCountersState(redis, redisKeys);
   const engine = budgetEngineFor({
+    logger,
     trusted: countersState.complete,
     budgets,
     grants,
@@ -71,7 +72,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine }));
+  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger }));
   finishHttpApp(app, logger);
   const server = await listen(
     withDirectRoutes(app, enforcementDirectRoutes({ engine, keys }), logger),

@@ -8,7 +8,7 @@ import {
   type TierStore,
 } from "@tollgate/budgets";
 import type { CounterStore, KeyBuilder } from "@tollgate/counters";
-import type { DirectRoute } from "@tollgate/kit";
+import type { DirectRoute, Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
 import { budgetsRouter } from "./budgets-route";
@@ -22,6 +22,8 @@ export interface EnforcementDeps {
   grants: GrantStore;
   tiers: TierStore;
   engine: BudgetEngine;
+  /** Where failures whose text must not reach clients are told. */
+  logger?: Logger;
   clock?: () => number;
 }
 
@@ -38,8 +40,17 @@ export function budgetEngineFor(deps: {
   env: { TOLLGATE_FAILURE_POLICY: "open" | "closed"; TOLLGATE_RESERVATION_TTL_SECONDS: number };
   /** Distributed mode: whether Redis holds complete counters (see the aggregator's rebuild guard). */
   trusted?: () => boolean;
+  logger?: Logger;
   clock?: () => number;
 }): BudgetEngine {
+  // A Redis outage fails every check: say so in the log at most once a second, not per check.
+  let lastToldMs = 0;
+  const onLedgerFailure = (err: unknown) => {
+    const now = Date.now();
+    if (now - lastToldMs < 1_000) return;
+    lastToldMs = now;
+    deps.logger?.warn({ err }, "budget counters unavailable; deciding by the failure policy");
+  };
   return createBudgetEngine({
     budgets: deps.budgets,
     grants: deps.grants,
@@ -58,6 +69,7 @@ export function budgetEngineFor(deps: {
     },
     reservationTtlMs: deps.env.TOLLGATE_RESERVATION_TTL_SECONDS * 1000,
     failurePolicy: deps.env.TOLLGATE_FAILURE_POLICY,
+    onLedgerFailure,
     ...(deps.trusted ? { trusted: deps.trusted } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
@@ -88,12 +100,17 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
       ...(deps.clock ? { clock: deps.clock } : {}),
     }),
   );
-  router.delete("/v1/reservations/:id", authenticate(deps.keys), requireRole("agent"), releaseRoute(deps.engine));
+  router.delete(
+    "/v1/reservations/:id",
+    authenticate(deps.keys),
+    requireRole("agent"),
+    releaseRoute(deps.engine, deps.logger),
+  );
   router.get(
     "/v1/usage",
     authenticate(deps.keys),
     requireRole("agent", "viewer"),
-    usageRoute(deps.counters, deps.engine, deps.clock),
+    usageRoute(deps.counters, deps.engine, deps.clock, deps.logger),
   );
   return router;
 }

@@ -1,15 +1,12 @@
-import { principalOf } from "@tollgate/auth";
+import { boundTagConflicts, principalOf, tenantRefusal } from "@tollgate/auth";
 import type { BudgetEngine, Subject } from "@tollgate/budgets";
 import type { CounterStore, IdentityQuery, ScopeType } from "@tollgate/counters";
-import { fromZodIssues } from "@tollgate/events";
+import { fromZodIssues, identifier } from "@tollgate/events";
+import type { Logger } from "@tollgate/kit";
 import type { RequestHandler } from "express";
 import { z } from "zod";
 
-const tag = z
-  .string()
-  .trim()
-  .min(1, { error: "must not be empty" })
-  .max(256, { error: "must be at most 256 characters" });
+const tag = identifier;
 
 /** Query fields of GET /v1/usage and the counter scope each names. */
 const FIELD_SCOPES = {
@@ -45,6 +42,7 @@ export function usageRoute(
   counters: CounterStore,
   engine: BudgetEngine,
   clock: () => number = Date.now,
+  logger?: Logger,
 ): RequestHandler {
   return async (req, res) => {
     const parsed = usageQuerySchema.safeParse(req.query);
@@ -54,21 +52,17 @@ export function usageRoute(
     }
     const principal = principalOf(res);
     const query = { ...parsed.data };
-    // A key bound to an org reads that org's counters unless it names it.
-    query.org_id ??= principal.defaultTags.org_id;
-    if (principal.role === "agent") {
-      const foreign = FIELDS.filter((f) => {
-        const bound = principal.defaultTags[f as keyof typeof principal.defaultTags];
-        return bound !== undefined && query[f] !== undefined && query[f] !== bound;
-      });
-      if (foreign.length > 0) {
-        res.status(403).json({
-          error: "forbidden",
-          message: `this agent key acts for other identities than ${foreign.map((f) => `${f}=${query[f]}`).join(", ")}`,
-        });
-        return;
-      }
+    // Bound tags (its org, …) confine every key; an agent key also reads only
+    // the identities its default tags name (those it acts for).
+    const confined =
+      principal.role === "agent" ? { ...principal.defaultTags, ...principal.boundTags } : principal.boundTags;
+    const conflicts = boundTagConflicts(confined, query);
+    if (conflicts.length > 0) {
+      res.status(403).json(tenantRefusal(conflicts));
+      return;
     }
+    // A key bound to an org reads that org's counters unless it names it.
+    query.org_id ??= principal.boundTags.org_id ?? principal.defaultTags.org_id;
     const identities: IdentityQuery = {};
     for (const field of FIELDS) {
       const value = query[field];
@@ -80,13 +74,9 @@ export function usageRoute(
       const [totals, budgets] = await Promise.all([counters.totals(identities, clock()), engine.standing(subject)]);
       res.json({ budgets, totals });
     } catch (err) {
-      res
-        .status(503)
-        .set("Retry-After", "1")
-        .json({
-          error: "unavailable",
-          message: `usage counters unavailable: ${(err as Error).message}`,
-        });
+      // The cause (a Redis error text) is for the logs only.
+      logger?.warn({ err }, "usage read failed: counters unavailable");
+      res.status(503).set("Retry-After", "1").json({ error: "unavailable", message: "usage counters unavailable" });
     }
   };
 }

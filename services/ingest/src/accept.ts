@@ -31,10 +31,14 @@ export function acceptItems(
 ): Acceptance {
   // Spans arrive already mapped to the canonical fields, and are checked against those only.
   const normalize = ctx.source === "otlp" ? normalizeSpanEvent : normalizeUsageEvent;
+  const { defaultTags, boundTags } = ctx.principal;
+  const isBound = Object.keys(boundTags).length > 0;
   const normalizeContext: NormalizeContext = {
     nowMs: ctx.nowMs,
     source: ctx.source,
-    defaults: ctx.principal.defaultTags,
+    // Bound tags fill in as well, and win over defaults (tenancy.ts in @tollgate/auth).
+    defaults: isBound ? { ...defaultTags, ...boundTags } : defaultTags,
+    ...(isBound ? { bound: boundTags } : {}),
     keyId: ctx.principal.keyId,
     price: ctx.price,
   };

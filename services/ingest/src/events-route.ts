@@ -1,10 +1,11 @@
 import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
-import type { PriceFn } from "@tollgate/events";
+import { type PriceFn, requireUtf8Body } from "@tollgate/events";
 import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson } from "@tollgate/kit";
 import express, { type Request, type RequestHandler, type Response } from "express";
 import { acceptItems, awaitHandOff, handOff } from "./accept";
 import type { Admission } from "./admission";
+import { acceptedItemIndices, refusedByStore, STORE_REFUSAL } from "./refused";
 
 export interface EventsRouteDeps {
   publisher: UsagePublisher;
@@ -53,11 +54,22 @@ export async function answerEvents(deps: EventsRouteDeps, body: unknown, princip
   // The events go to the bus now; only the reply's counts wait for its ack (see handOff).
   const accepted = acceptance.accepted.length;
   const { rejected } = acceptance;
+  const itemCount = items.list.length;
   const handed = handOff(deps.publisher, acceptance, deps.publishTimeoutMs);
   return awaitHandOff(handed, {
     "tollgate.events.accepted": accepted,
     "tollgate.events.rejected": rejected.length,
   }).then((failure): EventsAnswer => {
+    const refused = refusedByStore(failure);
+    if (refused) {
+      // The rest of the request is durable: the refused events answer as rejected items.
+      const indices = acceptedItemIndices(itemCount, rejected);
+      const all = [...rejected, ...refused.map((i) => ({ index: indices[i] ?? -1, errors: [STORE_REFUSAL] }))].sort(
+        (a, b) => a.index - b.index,
+      );
+      const written = accepted - refused.length;
+      return { status: written > 0 ? 202 : 400, body: { accepted: written, rejected: all } };
+    }
     if (failure) {
       deps.logger.warn({ err: failure, accepted }, "bus refused events; answering 503");
       return {
@@ -75,7 +87,12 @@ export async function answerEvents(deps: EventsRouteDeps, body: unknown, princip
 
 /** The Express route's handlers: gzip bodies, +json types, and whatever the direct route declines. */
 export function eventsRoute(deps: EventsRouteDeps): RequestHandler[] {
-  const parseJson = express.json({ limit: deps.bodyLimitBytes, type: () => true, strict: false });
+  const parseJson = express.json({
+    limit: deps.bodyLimitBytes,
+    type: () => true,
+    strict: false,
+    verify: requireUtf8Body,
+  });
 
   const requireJson: RequestHandler = (req, res, next) => {
     if (req.is(["application/json", "+json"]) === false || !req.get("content-type")) {

@@ -3,7 +3,7 @@ import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import type { PriceFn, UsageEvent } from "@tollgate/events";
 import { type DirectRoute, isPlainBody, type Logger, readRawBody, respondBytes, respondJson } from "@tollgate/kit";
 import {
-  decodeJsonTraces,
+  decodeJsonTraceBytes,
   decodeProtobufTraces,
   encodeExportResponse,
   encodeStatus,
@@ -18,6 +18,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Response }
 import { acceptItems, awaitHandOff, deadLetter, handOff, safeStringify } from "./accept";
 import type { Admission } from "./admission";
 import { RETRY_AFTER_S } from "./events-route";
+import { refusedByStore, STORE_REFUSAL } from "./refused";
 
 export interface TracesRouteDeps {
   publisher: UsagePublisher;
@@ -55,7 +56,7 @@ export async function answerTraces(
   const nowMs = (deps.clock ?? Date.now)();
   let outcome: AcceptedSpans;
   try {
-    const spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraces(body.toString("utf8"));
+    const spans = encoding === "protobuf" ? decodeProtobufTraces(body) : decodeJsonTraceBytes(body);
     outcome = acceptSpans(spans, { principal, nowMs, price: deps.price });
   } catch (err) {
     if (!(err instanceof OtlpDecodeError)) throw err;
@@ -82,7 +83,10 @@ export async function answerTraces(
     "tollgate.spans.rejected": reasons.length,
     "tollgate.spans.ignored": ignored,
   }).then((failure): TracesAnswer => {
-    if (failure) return unavailable(encoding, deps.logger, failure);
+    const refused = refusedByStore(failure);
+    // Spans the store refused (embedded mode) are rejected spans; the rest are durable.
+    if (refused) reasons.push(...refused.map(() => `a span was ${STORE_REFUSAL.message}`));
+    else if (failure) return unavailable(encoding, deps.logger, failure);
     const message =
       reasons.length === 0
         ? ""

@@ -1,3 +1,4 @@
+import { identifier, MAX_IDENTIFIER_LENGTH, text } from "@tollgate/events";
 import type { SqlParams, SqlStore } from "@tollgate/sql";
 import { z } from "zod";
 
@@ -24,12 +25,13 @@ const COLUMN: Record<Dimension, string> = {
 /** Columns of report rows that hold text (the period and tag values), never to be read as numbers. */
 export const TEXT_COLUMNS: ReadonlySet<string> = new Set(["period", ...DIMENSIONS, ...Object.values(COLUMN)]);
 
-const tag = z.string().trim().min(1).max(256);
+const tag = identifier;
 const FILTERS = ["team_id", "project_id", "user_id", "agent_id", "model", "feature", "task_type"] as const;
 
 export const rangeSchema = z
   .object({
-    org_id: z.string().max(256).optional(),
+    // Absent: every org the key may read; empty: the events without an org.
+    org_id: text({ max: MAX_IDENTIFIER_LENGTH, min: 0, trim: false }).optional(),
     from: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
     to: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
     ...Object.fromEntries(FILTERS.map((f) => [f, tag.optional()])),
@@ -62,15 +64,18 @@ function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"):
   // touches them (from 13:30 includes the 13:00 hour; to 05:45 the 05:00 hour).
   // Raw times (efficacy, unit economics): [from, to) to the second.
   const clauses = [
-    "org_id = {org:String}",
     `${timeColumn} >= {from:${timeType}}`,
     timeType === "Date" ? `${timeColumn} <= {to:Date}` : `${timeColumn} < {to:DateTime}`,
   ];
   const params: Record<string, string | number> = {
-    org: range.org_id ?? "",
     from: timeColumn === "hour" ? Math.floor(Date.parse(range.from) / 3_600_000) * 3_600_000 : Date.parse(range.from),
     to: timeType === "Date" ? Date.parse(range.to) - 1 : Date.parse(range.to),
   };
+  // No org named: every org (the operator's view; a bound key always names its own).
+  if (range.org_id !== undefined) {
+    clauses.unshift("org_id = {org:String}");
+    params.org = range.org_id;
+  }
   for (const filter of FILTERS) {
     const value = range[filter];
     if (typeof value === "string") {

@@ -1,4 +1,11 @@
-import { authenticate, type KeyStore, principalOf, requireRole } from "@tollgate/auth";
+import {
+  authenticate,
+  boundTagConflicts,
+  type KeyStore,
+  principalOf,
+  requireRole,
+  tenantRefusal,
+} from "@tollgate/auth";
 import { fromZodIssues } from "@tollgate/events";
 import type { SqlStore } from "@tollgate/sql";
 import { stringify } from "csv-stringify/sync";
@@ -19,8 +26,9 @@ import {
 /**
  * Reports API (viewer role and up): spend by any dimension and granularity,
  * top spenders, per-user efficacy, agent unit economics; each as JSON or
- * CSV (`format=csv`). A key bound to an org (default tag) reads only that
- * org; other keys name it with `org_id`.
+ * CSV (`format=csv`). A key bound to an org reads only that org (and the
+ * tags it is bound to); the operator reads every org, or the one it names
+ * with `org_id`.
  */
 export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): Router {
   const router = express.Router();
@@ -37,12 +45,14 @@ export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): 
         return;
       }
       const query = parsed.data as z.infer<S> & { org_id?: string; format: "json" | "csv" };
-      const bound = principalOf(res).defaultTags.org_id;
-      if (bound !== undefined && query.org_id !== undefined && query.org_id !== bound) {
-        res.status(403).json({ error: "forbidden", message: `this key reads org ${bound} only` });
+      // A key bound to an org reads that org only; the operator (unbound) reads every org unless it names one.
+      const conflicts = boundTagConflicts(principalOf(res).boundTags, query);
+      if (conflicts.length > 0) {
+        res.status(403).json(tenantRefusal(conflicts));
         return;
       }
-      query.org_id ??= bound;
+      const filled = query as Record<string, unknown>;
+      for (const [field, value] of Object.entries(principalOf(res).boundTags)) filled[field] ??= value;
       try {
         send(res, query.format, await run(deps.store, query), columns(query));
       } catch (err) {

@@ -1,4 +1,4 @@
-import { createGroupCommitter, type UsageBatchHandler } from "@tollgate/bus";
+import { applyIsolated, createGroupCommitter, type RefusedItem, type UsageBatchHandler } from "@tollgate/bus";
 import { insertUsageEventLines, type SqlStore, storedEventIds, usageEventLine } from "@tollgate/sql";
 
 export interface SinkOptions {
@@ -29,6 +29,12 @@ export interface SinkOptions {
  * kept until the insert: a batch waits here long enough to outlive the young
  * generation, and one string per row is far less for the GC to move and mark
  * than an event object with its dozen strings.
+ *
+ * A row ClickHouse refuses for good (see classifyFailure: a value the column
+ * cannot take) does not fail its flush: the flush is bisected down to the
+ * refused rows, everything else is inserted, and only the callers whose rows
+ * were refused hear so (RefusedItemsError, with the row as payload): the
+ * consume loop dead-letters them, embedded ingest answers them as rejected.
  */
 export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): UsageBatchHandler {
   const inserting = new Set<string>();
@@ -41,20 +47,41 @@ export function createSinkHandler(store: SqlStore, options: SinkOptions = {}): U
       }
       for (const id of unique.keys()) inserting.add(id);
       const before = previous;
-      const flush = (async () => {
+      const flush = (async (): Promise<RefusedItem[]> => {
+        const entries = [...unique];
+        let refusedIds: Map<string, string>;
         try {
-          const stored = await storedEventIds(store, [...unique.keys()]);
-          const fresh: string[] = [];
-          for (const [id, line] of unique) if (!stored.has(id)) fresh.push(line);
-          if (fresh.length > 0) await insertUsageEventLines(store, fresh);
+          // The stored-ids check is inside the isolated step: after a half is
+          // inserted and a later one fails, a retry skips what went in.
+          const refused = await applyIsolated(entries, async (part) => {
+            const stored = await storedEventIds(
+              store,
+              part.map(([id]) => id),
+            );
+            const fresh: string[] = [];
+            for (const [id, line] of part) if (!stored.has(id)) fresh.push(line);
+            if (fresh.length > 0) await insertUsageEventLines(store, fresh);
+          });
+          refusedIds = new Map(refused.map((r) => [(entries[r.index] as [string, string])[0], r.reason]));
         } finally {
           for (const id of unique.keys()) inserting.delete(id);
         }
         // Callers hear back in order. An earlier flush that failed does not fail this one:
         // the consume loop rewinds the failed batch's partitions and commits nothing past it.
         await before;
+        if (refusedIds.size === 0) return [];
+        // Back to the flush's rows: a repeat of a refused id is refused with it.
+        const refusedRows: RefusedItem[] = [];
+        rows.forEach((row, index) => {
+          const reason = refusedIds.get(row.id);
+          if (reason !== undefined) refusedRows.push({ index, reason, payload: row.line });
+        });
+        return refusedRows;
       })();
-      previous = flush.catch(() => undefined);
+      previous = flush.then(
+        () => undefined,
+        () => undefined,
+      );
       return flush;
     },
     { maxItems: options.maxRows ?? 50_000, lingerMs: options.lingerMs ?? 0, concurrency: 2 },

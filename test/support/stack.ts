@@ -1,0 +1,165 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TOPICS } from "@tollgate/bus";
+import { createKeyBuilder } from "@tollgate/counters";
+import { openChdbStore, type SqlStore } from "@tollgate/sql";
+import { Redis } from "ioredis";
+import { Kafka, logLevel } from "kafkajs";
+import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "./engines";
+import { type PrivateBroker, startPrivateBroker } from "./mock-broker";
+import { eventually, freePort, type RunningProcess, startTs, waitReady } from "./processes";
+
+export type Mode = "embedded" | "distributed";
+
+/** The whole product in one mode, for suites that drive every route (fault and fuzz suites). */
+export interface Stack {
+  mode: Mode;
+  ingestUrl: string;
+  enforcementUrl: string;
+  reportsUrl: string;
+  adminKey: string;
+  /** Polls until `probe` gives a value: at once in embedded mode (visible before the 2xx), within 30 s in distributed. */
+  settle<T>(probe: () => Promise<T | undefined>, what: string): Promise<T>;
+  /** Processes still running, to assert that none died. */
+  processes(): RunningProcess[];
+  /**
+   * The stored rows of these events (usage_events FINAL) and the dead
+   * letters whose payload holds `marker`, read last: embedded mode must
+   * stop to read its chDB (one process per data directory).
+   */
+  finalRead(eventIds: string[], marker: string): Promise<{ rows: Array<Record<string, unknown>>; letters: Letter[] }>;
+  stop(): Promise<void>;
+}
+export interface Letter {
+  reason: string;
+  payload: string;
+}
+
+const ROWS = "SELECT * FROM usage_events FINAL WHERE has({ids:Array(String)}, event_id)";
+
+export async function startStack(mode: Mode): Promise<Stack> {
+  return mode === "embedded" ? startEmbedded() : startDistributed();
+}
+
+async function startEmbedded(): Promise<Stack> {
+  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-stack-"));
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
+  const proc = startTs(
+    "services/embedded/src/index.ts",
+    {
+      TOLLGATE_DATA_DIR: dataDir,
+      INGEST_PORT: String(ports.ingest),
+      ENFORCEMENT_PORT: String(ports.enforcement),
+      REPORTS_PORT: String(ports.reports),
+      TOLLGATE_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    },
+    "embedded",
+  );
+  await proc.waitForOutput(/admin key/, 60_000);
+  return {
+    mode: "embedded",
+    ingestUrl: `http://127.0.0.1:${ports.ingest}`,
+    enforcementUrl: `http://127.0.0.1:${ports.enforcement}`,
+    reportsUrl: `http://127.0.0.1:${ports.reports}`,
+    adminKey,
+    settle: async (probe, what) => {
+      const value = await probe();
+      if (value === undefined) throw new Error(`embedded mode: ${what} was not visible right after the 2xx`);
+      return value;
+    },
+    processes: () => [proc],
+    async finalRead(eventIds, marker) {
+      await proc.stop("SIGTERM");
+      const store = await openChdbStore({ path: join(dataDir, "chdb"), database: "tollgate" });
+      try {
+        const rows = await store.query(ROWS, { ids: eventIds });
+        const letters = await store.query<Letter>("SELECT reason, payload FROM dead_letters");
+        return { rows, letters: letters.filter((l) => l.payload.includes(marker)) };
+      } finally {
+        await store.close();
+      }
+    },
+    async stop() {
+      await proc.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startDistributed(): Promise<Stack> {
+  const engines = engineEnv();
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  const broker: PrivateBroker = await startPrivateBroker();
+  const store: SqlStore = await freshClickHouseDatabase();
+  const prefix = runId("fz");
+  const base = {
+    KAFKA_BROKERS: broker.brokers,
+    REDIS_URL: engines.redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    CLICKHOUSE_URL: engines.clickhouseUrl,
+    CLICKHOUSE_DATABASE: store.database,
+    TOLLGATE_ADMIN_KEY: adminKey,
+    LOG_LEVEL: "warn",
+  };
+  const names = ["ingest", "enforcement", "aggregator", "sink", "reports"] as const;
+  const procs = names.map((name) => {
+    const port = `${name.toUpperCase()}_PORT`;
+    // LOG_LEVEL info: the "port" line that says where each listens.
+    return startTs(
+      `services/${name}/src/index.ts`,
+      { ...base, [port]: "0", [`${name.toUpperCase()}_HOST`]: "127.0.0.1", LOG_LEVEL: "info" },
+      name,
+    );
+  });
+  const urls = await Promise.all(
+    procs.map(async (proc) => `http://127.0.0.1:${(await proc.waitForOutput(/"port":(\d+)/, 60_000))[1]}`),
+  );
+  await Promise.all(urls.map((url) => waitReady(url)));
+  // Checks follow the failure policy until the aggregator has marked the counters complete.
+  const redis = new Redis(engines.redisUrl);
+  await eventually(async () => {
+    const state = await redis.hgetall(createKeyBuilder(prefix).countersState());
+    return Number(state.partitions) > 0 && Object.keys(state).length > Number(state.partitions) ? true : undefined;
+  }, "counters marked complete");
+  redis.disconnect();
+
+  const letters: Letter[] = [];
+  const kafka = new Kafka({ clientId: "stack-dlq-reader", brokers: [broker.brokers], logLevel: logLevel.NOTHING });
+  const dlq = kafka.consumer({ groupId: runId("stack-dlq") });
+  await dlq.connect();
+  await dlq.subscribe({ topics: [TOPICS.deadLetter], fromBeginning: true });
+  await dlq.run({
+    eachMessage: async ({ message }) => {
+      letters.push(JSON.parse(message.value?.toString() ?? "{}"));
+    },
+  });
+  return {
+    mode: "distributed",
+    ingestUrl: urls[0] as string,
+    enforcementUrl: urls[1] as string,
+    reportsUrl: urls[4] as string,
+    adminKey,
+    settle: (probe, what) => eventually(probe, what, 30_000),
+    processes: () => procs,
+    async finalRead(eventIds, marker) {
+      const rows = await eventually(async () => {
+        const found = await store.query(ROWS, { ids: eventIds });
+        return found.length >= eventIds.length ? found : undefined;
+      }, "every accepted event as a ClickHouse row");
+      const found = await eventually(async () => {
+        const mine = letters.filter((l) => l.payload.includes(marker));
+        return mine.length > 0 ? mine : undefined;
+      }, "the dead letters");
+      return { rows, letters: found };
+    },
+    async stop() {
+      await dlq.disconnect();
+      await Promise.all(procs.map((p) => p.stop()));
+      await broker.stop();
+      await dropDatabase(store);
+    },
+  };
+}
