@@ -18,6 +18,7 @@ import autocannon from "autocannon";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { freePort, type RunningProcess, startTs, waitReady } from "../../test/support/processes";
 import { type PacedResult, pacedLatency } from "./paced";
+import { CHECK_BODY as body } from "./request";
 
 const { values: args } = parseArgs({
   options: {
@@ -57,17 +58,6 @@ interface Measured {
   paced: PacedResult;
   errors: number;
 }
-
-const body = JSON.stringify({
-  org_id: "bench-org",
-  project_id: "bench-project",
-  user_id: "bench-user",
-  agent_id: "bench-agent",
-  model: "gpt-4o",
-  input_tokens: 1200,
-  max_output_tokens: 800,
-  reserve: true,
-});
 
 async function measure(target: Target): Promise<Measured> {
   const common = { url: target.url, method: "POST" as const, headers: target.headers, body, connections };

@@ -21,6 +21,9 @@ phase "engines up"
 
 pnpm exec tsc -p tsconfig.json
 phase "typecheck passed"
+# The bundles (the rest of `pnpm build`): test/e2e/build.e2e.test.ts starts services from them with plain node.
+node --import tsx infra/build.ts
+phase "build done"
 pnpm exec biome check --error-on-warnings .
 phase "lint passed"
 pnpm exec vitest run

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { insertUsageEvents, migrate, openChdbStore, type SqlStore } from "@tollgate/sql";
+import { insertUsageEvents, migrate, type SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, describe, expect, it } from "vitest";
 import { COOKBOOK, cookbookEntries, runAsText, seededStore } from "../support/cookbook";
 import { cookbookEvents } from "../support/cookbook-data";

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openChdbStore, type SqlStore } from "@tollgate/sql";
+import type { SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runId } from "../support/engines";
 import { call } from "../support/http";

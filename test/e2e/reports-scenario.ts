@@ -70,6 +70,18 @@ export function reportsScenario(target: () => SkeletonTarget): void {
       ["beta", totals(byProject("beta"))],
     ]);
 
+    // Without from/to: the last 30 days up to now, which holds this hour's events.
+    const lastMonth = await call(
+      "GET",
+      `${t.reportsUrl}/v1/reports/top?${new URLSearchParams({ by: "project", limit: "10" })}`,
+      { key: viewerKey },
+    );
+    expect(lastMonth.status).toBe(200);
+    expect(lastMonth.body.rows.map((r: { project: string; requests: number }) => [r.project, r.requests])).toEqual([
+      ["alpha", byProject("alpha").length],
+      ["beta", byProject("beta").length],
+    ]);
+
     const hourly = await query("spend", { group_by: "user", granularity: "hour", project_id: "beta" });
     expect(hourly.body.rows.map((r: { user: string; requests: number }) => [r.user, r.requests])).toEqual([
       ["ann", 6],

@@ -5,7 +5,8 @@ import { createEmbeddedBus, RefusedItemsError, type UsagePublisher } from "@toll
 import { createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
-import { insertDeadLetters, migrate, openChdbStore, type SqlStore } from "@tollgate/sql";
+import { insertDeadLetters, migrate, type SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAggregatorHandler } from "../../services/aggregator/src/service";
 import { answerEvents } from "../../services/ingest/src/events-route";

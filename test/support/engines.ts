@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrate, openChdbStore, openServerStore, type SqlStore } from "@tollgate/sql";
+import { migrate, openServerStore, type SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 
 /** A short random id that isolates one test's keys, database and tenants from every other. */
 export function runId(prefix = "t"): string {

@@ -33,6 +33,20 @@ export function startTs(
   return track(child, name);
 }
 
+/**
+ * Starts a built entry (`dist/<name>/index.js`, made by `pnpm build`) with
+ * plain node, as the container does: no tsx, no loader from NODE_OPTIONS.
+ */
+export function startBuilt(name: string, env: Record<string, string>): RunningProcess {
+  const { NODE_OPTIONS: _loaders, ...inherited } = process.env;
+  const child = spawn(process.execPath, ["--enable-source-maps", `dist/${name}/index.js`], {
+    cwd: REPO_ROOT,
+    env: { ...inherited, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return track(child, name);
+}
+
 export function startBinary(path: string, args: string[], name = path): RunningProcess {
   const child = spawn(path, args, { stdio: ["pipe", "pipe", "pipe"] });
   return track(child, name);

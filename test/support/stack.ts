@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TOPICS } from "@tollgate/bus";
 import { createKeyBuilder } from "@tollgate/counters";
-import { openChdbStore, type SqlStore } from "@tollgate/sql";
+import type { SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "./engines";
@@ -24,6 +25,12 @@ export interface Stack {
   /** Processes still running, to assert that none died. */
   processes(): RunningProcess[];
   /**
+   * Stops one process with `signal` (SIGKILL: a crash) and starts it again
+   * with the same environment, data and ports; embedded mode has one
+   * process, whatever the name.
+   */
+  restart(name: "aggregator" | "embedded", signal?: NodeJS.Signals): Promise<void>;
+  /**
    * The stored rows of these events (usage_events FINAL) and the dead
    * letters whose payload holds `marker`, read last: embedded mode must
    * stop to read its chDB (one process per data directory).
@@ -38,26 +45,25 @@ export interface Letter {
 
 const ROWS = "SELECT * FROM usage_events FINAL WHERE has({ids:Array(String)}, event_id)";
 
-export async function startStack(mode: Mode): Promise<Stack> {
-  return mode === "embedded" ? startEmbedded() : startDistributed();
+/** `env` adds to (or overrides) every process's environment, e.g. a feature's flags. */
+export async function startStack(mode: Mode, env: Record<string, string> = {}): Promise<Stack> {
+  return mode === "embedded" ? startEmbedded(env) : startDistributed(env);
 }
 
-async function startEmbedded(): Promise<Stack> {
+async function startEmbedded(extra: Record<string, string>): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), "tollgate-stack-"));
   const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
   const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
-  const proc = startTs(
-    "services/embedded/src/index.ts",
-    {
-      TOLLGATE_DATA_DIR: dataDir,
-      INGEST_PORT: String(ports.ingest),
-      ENFORCEMENT_PORT: String(ports.enforcement),
-      REPORTS_PORT: String(ports.reports),
-      TOLLGATE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "warn",
-    },
-    "embedded",
-  );
+  const env = {
+    TOLLGATE_DATA_DIR: dataDir,
+    INGEST_PORT: String(ports.ingest),
+    ENFORCEMENT_PORT: String(ports.enforcement),
+    REPORTS_PORT: String(ports.reports),
+    TOLLGATE_ADMIN_KEY: adminKey,
+    LOG_LEVEL: "warn",
+    ...extra,
+  };
+  let proc = startTs("services/embedded/src/index.ts", env, "embedded");
   await proc.waitForOutput(/admin key/, 60_000);
   return {
     mode: "embedded",
@@ -71,6 +77,11 @@ async function startEmbedded(): Promise<Stack> {
       return value;
     },
     processes: () => [proc],
+    async restart(_name, signal = "SIGTERM") {
+      await proc.stop(signal);
+      proc = startTs("services/embedded/src/index.ts", env, "embedded");
+      await proc.waitForOutput(/admin key/, 60_000);
+    },
     async finalRead(eventIds, marker) {
       await proc.stop("SIGTERM");
       const store = await openChdbStore({ path: join(dataDir, "chdb"), database: "tollgate" });
@@ -89,7 +100,7 @@ async function startEmbedded(): Promise<Stack> {
   };
 }
 
-async function startDistributed(): Promise<Stack> {
+async function startDistributed(extra: Record<string, string>): Promise<Stack> {
   const engines = engineEnv();
   const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
   const broker: PrivateBroker = await startPrivateBroker();
@@ -103,9 +114,10 @@ async function startDistributed(): Promise<Stack> {
     CLICKHOUSE_DATABASE: store.database,
     TOLLGATE_ADMIN_KEY: adminKey,
     LOG_LEVEL: "warn",
+    ...extra,
   };
   const names = ["ingest", "enforcement", "aggregator", "sink", "reports"] as const;
-  const procs = names.map((name) => {
+  const start = (name: (typeof names)[number]) => {
     const port = `${name.toUpperCase()}_PORT`;
     // LOG_LEVEL info: the "port" line that says where each listens.
     return startTs(
@@ -113,7 +125,8 @@ async function startDistributed(): Promise<Stack> {
       { ...base, [port]: "0", [`${name.toUpperCase()}_HOST`]: "127.0.0.1", LOG_LEVEL: "info" },
       name,
     );
-  });
+  };
+  const procs = names.map(start);
   const urls = await Promise.all(
     procs.map(async (proc) => `http://127.0.0.1:${(await proc.waitForOutput(/"port":(\d+)/, 60_000))[1]}`),
   );
@@ -144,6 +157,13 @@ async function startDistributed(): Promise<Stack> {
     adminKey,
     settle: (probe, what) => eventually(probe, what, 30_000),
     processes: () => procs,
+    async restart(name, signal = "SIGTERM") {
+      const i = names.indexOf(name as (typeof names)[number]);
+      await procs[i]?.stop(signal);
+      const proc = start(name as (typeof names)[number]);
+      procs[i] = proc;
+      await waitReady(`http://127.0.0.1:${(await proc.waitForOutput(/"port":(\d+)/, 60_000))[1]}`);
+    },
     async finalRead(eventIds, marker) {
       const rows = await eventually(async () => {
         const found = await store.query(ROWS, { ids: eventIds });

@@ -1,3 +1,4 @@
+export * from "./gate";
 export * from "./key-store";
 export * from "./keys-router";
 export * from "./middleware";

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrate, openChdbStore, type SqlStore } from "@tollgate/sql";
+import { migrate, type SqlStore } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID, KeyStore } from "./key-store";
 import { generateKey, parseKey } from "./secrets";

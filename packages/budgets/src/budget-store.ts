@@ -23,7 +23,7 @@ export class DefinitionStore<T extends { id: string }> {
 
   constructor(
     private readonly store: SqlStore,
-    private readonly table: "budgets" | "budget_grants" | "tier_assignments",
+    private readonly table: "budgets" | "budget_grants" | "tier_assignments" | "webhook_endpoints",
     private readonly options: { refreshMs?: number; clock?: () => number } = {},
   ) {}
 

@@ -21,7 +21,14 @@ export interface PriceTable {
   readonly roundedPrices: number;
 }
 
-const DEFAULT_TABLE_URL = new URL("../data/model_prices.json", import.meta.url);
+// Bundled (dist/<entry>/index.js, see infra/build.ts), the build copies the
+// table to dist/assets; from source it is read in the package.
+const DEFAULT_TABLE_URL =
+  typeof TOLLGATE_BUNDLED !== "undefined"
+    ? new URL("../assets/pricing/model_prices.json", import.meta.url)
+    : new URL("../data/model_prices.json", import.meta.url);
+/** Defined (true) by infra/build.ts in the bundles only. */
+declare const TOLLGATE_BUNDLED: boolean | undefined;
 let defaultSpecs: Record<string, Record<string, unknown>> | undefined;
 
 /** The shipped table (LiteLLM's map, MIT), parsed once per process. */

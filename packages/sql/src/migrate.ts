@@ -16,7 +16,15 @@ import { versionAtLeast } from "./store";
  * least that new (chDB and current servers), so the write path also runs on
  * the 18.16 server these machines have.
  */
-export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../../../infra/migrations/clickhouse", import.meta.url));
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(
+  // Bundled (dist/<entry>/index.js, see infra/build.ts), the build copies the
+  // migrations to dist/assets; from source they are read in the repo.
+  typeof TOLLGATE_BUNDLED !== "undefined"
+    ? new URL("../assets/migrations/clickhouse", import.meta.url)
+    : new URL("../../../infra/migrations/clickhouse", import.meta.url),
+);
+/** Defined (true) by infra/build.ts in the bundles only. */
+declare const TOLLGATE_BUNDLED: boolean | undefined;
 
 export interface Migration {
   version: number;

@@ -1,4 +1,14 @@
-import { clickHouseEnvShape, envBrokers, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
+import {
+  clickHouseEnvShape,
+  envAdminKey,
+  envBool,
+  envBrokers,
+  envLogLevel,
+  envPort,
+  envRedisKeyPrefix,
+  envUrl,
+} from "@tollgate/kit";
+import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
 
 export const aggregatorEnvSchema = z.object({
@@ -9,5 +19,11 @@ export const aggregatorEnvSchema = z.object({
   REDIS_KEY_PREFIX: envRedisKeyPrefix,
   /** Budget definitions live in ClickHouse. */
   ...clickHouseEnvShape,
+  /** Run the webhook dispatcher here (one aggregator should; see webhooks.ts). */
+  AGGREGATOR_WEBHOOKS: envBool(true),
+  /** Only to decrypt webhook secrets when TOLLGATE_WEBHOOK_SECRET_KEY is unset; without either, webhooks are off here. */
+  TOLLGATE_ADMIN_KEY: envAdminKey.optional(),
+  ...webhookEnvShape,
   LOG_LEVEL: envLogLevel,
 });
+export type AggregatorEnv = z.infer<typeof aggregatorEnvSchema>;

@@ -1,6 +1,7 @@
 import { budgetEngineEnvShape } from "@tollgate/enforcement";
 import { ingestLimitsEnvShape } from "@tollgate/ingest";
 import { envLogLevel, envPort } from "@tollgate/kit";
+import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
 
 export const embeddedEnvSchema = z.object({
@@ -15,6 +16,7 @@ export const embeddedEnvSchema = z.object({
   TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
   ...ingestLimitsEnvShape,
   ...budgetEngineEnvShape,
+  ...webhookEnvShape,
   LOG_LEVEL: envLogLevel,
 });
 export type EmbeddedEnv = z.infer<typeof embeddedEnvSchema>;

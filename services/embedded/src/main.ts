@@ -22,7 +22,9 @@ import {
 import { loadPriceTable } from "@tollgate/pricing";
 import { createReportsRouter } from "@tollgate/reports";
 import { createSinkHandler } from "@tollgate/sink";
-import { insertDeadLetters, migrate, openChdbStore, type SqlStore, usageEventsSince } from "@tollgate/sql";
+import { insertDeadLetters, migrate, type SqlStore, usageEventsSince } from "@tollgate/sql";
+import { openChdbStore } from "@tollgate/sql/chdb";
+import { createWebhookDispatcher, openWebhookParts } from "@tollgate/webhooks";
 import { resolveAdminKey } from "./admin-key";
 import { embeddedEnvSchema } from "./env";
 
@@ -57,6 +59,16 @@ export async function main(telemetry: Telemetry): Promise<void> {
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const ledger = createMemoryLedger();
   const engine = budgetEngineFor({ budgets, grants, tiers, ledger, keys: redisKeys, prices, env, logger });
+  // Webhooks: the same dispatcher as distributed mode, in process, on chDB's schedule (read back here at every start).
+  const webhooks = await openWebhookParts(store, env, admin.key);
+  const dispatcher = createWebhookDispatcher({
+    ...webhooks,
+    budgetOrg: (id) => {
+      const budget = budgets.get(id);
+      return budget ? (budget.org_id ?? null) : undefined;
+    },
+    logger,
+  });
   const rebuilt = await rebuildCounters(store, counters, engine);
   logger.info(rebuilt, "counters rebuilt from chDB");
   const sweeper = setInterval(() => {
@@ -67,10 +79,11 @@ export async function main(telemetry: Telemetry): Promise<void> {
 
   const bus = createEmbeddedBus({
     durable: createSinkHandler(store),
-    // No broker in embedded mode: budget alerts go to the log, one JSON line each.
+    // No broker in embedded mode: budget alerts go to the log, one JSON line each, and to the webhook schedule.
     after: [
       createAggregatorHandler(counters, engine, async (alerts) => {
         for (const alert of alerts) logger.warn({ alert }, "budget alert");
+        await dispatcher.deliverAlerts(alerts);
       }),
     ],
     deadLetter: (letters) => insertDeadLetters(store, letters),
@@ -88,7 +101,18 @@ export async function main(telemetry: Telemetry): Promise<void> {
   ingestApp.use(ingest.router);
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
-  enforcementApp.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger }));
+  enforcementApp.use(
+    createEnforcementRouter({
+      counters,
+      keys,
+      budgets,
+      grants,
+      tiers,
+      engine,
+      logger,
+      webhooks: { ...webhooks, scheduled: () => dispatcher.poke() },
+    }),
+  );
   finishHttpApp(enforcementApp, logger);
 
   const reportsApp = httpApp();
@@ -112,10 +136,14 @@ export async function main(telemetry: Telemetry): Promise<void> {
   lifecycle.onShutdown("http", async () => {
     await Promise.all([closeServer(ingestServer), closeServer(enforcementServer), closeServer(reportsServer)]);
   });
+  dispatcher.start();
+
   lifecycle.onShutdown("bus", () => bus.close());
+  // After the bus: its last alerts are scheduled; attempts in flight finish within their timeout, the rest stays pending.
+  lifecycle.onShutdown("webhooks", () => dispatcher.stop());
   lifecycle.onShutdown("keys and budgets", () => {
     keys.stop();
-    for (const definitions of [budgets, grants, tiers]) definitions.stop();
+    for (const definitions of [budgets, grants, tiers, webhooks.endpoints]) definitions.stop();
   });
   lifecycle.onShutdown("chdb", () => store.close());
   lifecycle.onShutdown("telemetry", () => telemetry.shutdown());

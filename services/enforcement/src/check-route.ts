@@ -1,13 +1,4 @@
-import {
-  authenticate,
-  type KeyStore,
-  mayAccessOrg,
-  type Principal,
-  principalFromHeader,
-  principalOf,
-  requireRole,
-  roleRefusal,
-} from "@tollgate/auth";
+import { createGate, type KeyStore, mayAccessOrg, type Principal, principalOf } from "@tollgate/auth";
 import { type BudgetEngine, reservationOrg } from "@tollgate/budgets";
 import { fromZodIssues, requireUtf8Body } from "@tollgate/events";
 import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson } from "@tollgate/kit";
@@ -75,35 +66,28 @@ export function checkRoute(engine: BudgetEngine): RequestHandler {
   };
 }
 
-const CHECK_ROLES = ["agent"] as const;
+/** Who may check: agents (and admins); the same gate on both paths. */
+const checkGate = (keys: KeyStore) => createGate({ keys, roles: ["agent"] });
 
-/** The Express route's middleware, in its order: who asks, may they, the body. */
+/** The Express route's middleware, in its order: the gate (key, role), then the body. */
 export function checkMiddleware(keys: KeyStore): RequestHandler[] {
-  return [
-    authenticate(keys),
-    requireRole(...CHECK_ROLES),
-    express.json({ limit: CHECK_BODY_LIMIT_BYTES, verify: requireUtf8Body }),
-  ];
+  return [...checkGate(keys).middleware(), express.json({ limit: CHECK_BODY_LIMIT_BYTES, verify: requireUtf8Body })];
 }
 
 /**
  * The direct route (see DirectRoute): plain JSON bodies, answered without
- * Express — same checks in the same order (key, role, body), same answers.
+ * Express — same gate, same body limit, same answers.
  */
 export function checkDirectRoute(engine: BudgetEngine, keys: KeyStore): DirectRoute {
+  const gate = checkGate(keys);
   return {
     method: "POST",
     path: "/v1/check",
     takes: (req) => isPlainJson(req, CHECK_BODY_LIMIT_BYTES),
     async handle(req, res) {
-      const found = await principalFromHeader(keys, req.headers.authorization);
-      if ("refusal" in found) {
-        respondJson(res, found.refusal.status, found.refusal.body, found.refusal.headers);
-        return;
-      }
-      const forbidden = roleRefusal(found.principal, CHECK_ROLES);
-      if (forbidden) {
-        respondJson(res, forbidden.status, forbidden.body, forbidden.headers);
+      const passed = await gate.pass(req, res);
+      if ("refusal" in passed) {
+        respondJson(res, passed.refusal.status, passed.refusal.body, passed.refusal.headers);
         return;
       }
       // The body is read only once the key may check (as in the Express route).
@@ -112,7 +96,7 @@ export function checkDirectRoute(engine: BudgetEngine, keys: KeyStore): DirectRo
         respondJson(res, read.refusal.status, read.refusal.body, read.refusal.headers);
         return;
       }
-      const { status, body } = await answerCheck(engine, read.value, found.principal);
+      const { status, body } = await answerCheck(engine, read.value, passed.principal);
       respondJson(res, status, body);
     },
   };

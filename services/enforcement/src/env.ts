@@ -1,4 +1,5 @@
 import { clickHouseEnvShape, envAdminKey, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
+import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
 
 /** Budget engine settings; embedded mode spreads the same shape into its schema. */
@@ -20,5 +21,6 @@ export const enforcementEnvSchema = z.object({
   ...clickHouseEnvShape,
   TOLLGATE_ADMIN_KEY: envAdminKey,
   ...budgetEngineEnvShape,
+  ...webhookEnvShape,
   LOG_LEVEL: envLogLevel,
 });

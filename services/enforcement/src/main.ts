@@ -15,6 +15,7 @@ import {
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
 import { openServerStore } from "@tollgate/sql";
+import { openWebhookParts } from "@tollgate/webhooks";
 import { Redis } from "ioredis";
 import { enforcementEnvSchema } from "./env";
 import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "./service";
@@ -50,6 +51,8 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const grants = new GrantStore(store);
   const tiers = new TierStore(store);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
+  // The API only writes endpoints and schedules test and replay deliveries; the aggregator's dispatcher sends them.
+  const webhooks = await openWebhookParts(store, env, env.TOLLGATE_ADMIN_KEY);
   const countersState = watchCountersState(redis, redisKeys);
   const engine = budgetEngineFor({
     logger,
@@ -72,7 +75,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger }));
+  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger, webhooks }));
   finishHttpApp(app, logger);
   const server = await listen(
     withDirectRoutes(app, enforcementDirectRoutes({ engine, keys }), logger),
@@ -85,7 +88,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   lifecycle.onShutdown("keys and budgets", () => {
     countersState.stop();
     keys.stop();
-    for (const definitions of [budgets, grants, tiers]) definitions.stop();
+    for (const definitions of [budgets, grants, tiers, webhooks.endpoints]) definitions.stop();
   });
   lifecycle.onShutdown("redis", async () => {
     await redis.quit();

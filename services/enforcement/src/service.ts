@@ -10,6 +10,7 @@ import {
 import type { CounterStore, KeyBuilder } from "@tollgate/counters";
 import type { DirectRoute, Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
+import { type WebhookParts, webhooksRouter } from "@tollgate/webhooks";
 import express, { type Router } from "express";
 import { budgetsRouter } from "./budgets-route";
 import { checkDirectRoute, checkMiddleware, checkRoute, releaseRoute } from "./check-route";
@@ -25,6 +26,8 @@ export interface EnforcementDeps {
   /** Where failures whose text must not reach clients are told. */
   logger?: Logger;
   clock?: () => number;
+  /** The webhooks API; `scheduled` tells an in-process dispatcher (embedded mode) to send at once. */
+  webhooks?: WebhookParts & { scheduled?: () => void };
 }
 
 export { budgetEngineEnvShape } from "./env";
@@ -100,6 +103,9 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
       ...(deps.clock ? { clock: deps.clock } : {}),
     }),
   );
+  if (deps.webhooks) {
+    router.use(webhooksRouter({ keys: deps.keys, ...deps.webhooks, ...(deps.clock ? { clock: deps.clock } : {}) }));
+  }
   router.delete(
     "/v1/reservations/:id",
     authenticate(deps.keys),

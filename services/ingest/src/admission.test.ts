@@ -14,9 +14,10 @@ describe("admission gate", () => {
     const app = express();
     app.post(
       "/r",
-      admission.middleware((_req, res) => {
-        res.status(429).json({ error: "overloaded" });
-      }),
+      (_req, res, next) => {
+        if (admission.enter(res)) next();
+        else res.status(429).json({ error: "overloaded" });
+      },
       (_req, res) => {
         release.push(() => res.status(202).end());
       },
@@ -33,7 +34,7 @@ describe("admission gate", () => {
     const refused = await fetch(url, { method: "POST" });
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toBe("3");
-    // The direct routes enter the same gate without middleware.
+    // A plain node:http server (as the direct routes) enters the same gate.
     const direct = createServer((_req, res) => {
       if (admission.enter(res)) res.writeHead(202).end();
       else res.writeHead(429).end();

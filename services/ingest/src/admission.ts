@@ -1,5 +1,4 @@
 import type { ServerResponse } from "node:http";
-import type { Request, RequestHandler, Response } from "express";
 
 /**
  * Backpressure: at most `maxInFlight` report requests are read, validated or
@@ -9,11 +8,11 @@ import type { Request, RequestHandler, Response } from "express";
  * included) back off and retry instead of piling up in a queue.
  */
 export interface Admission {
-  middleware(refuse: (req: Request, res: Response, retryAfterS: number) => void): RequestHandler;
   /**
    * Admits the request answered by `res` (released when it finishes or its
    * connection closes), or refuses it: false, with Retry-After and
-   * Connection: close set. For the direct routes, which have no middleware.
+   * Connection: close set. Both paths of a route enter it through their
+   * gate (createGate's `admit`, after the key and the role).
    */
   enter(res: ServerResponse): boolean;
   readonly inFlight: number;
@@ -40,12 +39,6 @@ export function createAdmission(maxInFlight: number, retryAfterS = 1): Admission
     return true;
   };
   return {
-    middleware(refuse) {
-      return (req, res, next) => {
-        if (enter(res)) next();
-        else refuse(req, res, retryAfterS);
-      };
-    },
     enter,
     get inFlight() {
       return inFlight;

@@ -1,10 +1,9 @@
-import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
+import { type Gate, type Principal, principalOf } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import { type PriceFn, requireUtf8Body } from "@tollgate/events";
 import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson } from "@tollgate/kit";
 import express, { type Request, type RequestHandler, type Response } from "express";
 import { acceptItems, awaitHandOff, handOff } from "./accept";
-import type { Admission } from "./admission";
 import { acceptedItemIndices, refusedByStore, STORE_REFUSAL } from "./refused";
 
 export interface EventsRouteDeps {
@@ -112,39 +111,24 @@ export function eventsRoute(deps: EventsRouteDeps): RequestHandler[] {
   return [requireJson, parseJson, handler];
 }
 
-/** The refusal of the admission gate, on both routes. */
-export const OVERLOADED = {
-  error: "overloaded",
-  message: "ingest is at capacity; retry after the Retry-After delay",
-} as const;
-
 /**
  * The direct route (see DirectRoute in packages/kit): plain JSON batches,
- * answered without Express — key, role, admission, body, in the Express
- * route's order, with the same answers. Per request Express costs about as
- * much as validating five events.
+ * answered without Express — the same gate (key, role, admission), then the
+ * body within the same limit, with the same answers. Per request Express
+ * costs about as much as validating five events.
  */
-export function eventsDirectRoute(deps: EventsRouteDeps, keys: KeyStore, admission: Admission): DirectRoute {
+export function eventsDirectRoute(deps: EventsRouteDeps, gate: Gate): DirectRoute {
   return {
     method: "POST",
     path: "/v1/events",
     takes: (req) => isPlainJson(req, deps.bodyLimitBytes),
     async handle(req, res) {
-      const found = await principalFromHeader(keys, req.headers.authorization);
-      if ("refusal" in found) {
-        respondJson(res, found.refusal.status, found.refusal.body, found.refusal.headers);
+      const passed = await gate.pass(req, res);
+      if ("refusal" in passed) {
+        respondJson(res, passed.refusal.status, passed.refusal.body, passed.refusal.headers);
         return;
       }
-      const forbidden = roleRefusal(found.principal, ["agent"]);
-      if (forbidden) {
-        respondJson(res, forbidden.status, forbidden.body, forbidden.headers);
-        return;
-      }
-      if (!admission.enter(res)) {
-        respondJson(res, 429, OVERLOADED);
-        return;
-      }
-      const answer = await readAndAnswer(deps, req, found.principal);
+      const answer = await readAndAnswer(deps, req, passed.principal);
       respondJson(res, answer.status, answer.body, answer.headers);
     },
   };

@@ -1,4 +1,4 @@
-import { authenticate, type KeyStore, requireRole } from "@tollgate/auth";
+import { createGate, type KeyStore } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import type { PriceFn } from "@tollgate/events";
 import type { DirectRoute, Logger } from "@tollgate/kit";
@@ -6,7 +6,7 @@ import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
 import { createAdmission } from "./admission";
 import type { IngestLimits } from "./env";
-import { eventsDirectRoute, eventsRoute, OVERLOADED } from "./events-route";
+import { eventsDirectRoute, eventsRoute } from "./events-route";
 import { refuseOtlp, tracesDirectRoute, tracesRoute } from "./traces-route";
 
 export { type IngestLimits, ingestLimitsEnvShape } from "./env";
@@ -39,28 +39,20 @@ export function createIngestRoutes(deps: IngestDeps): { router: Router; direct: 
     bodyLimitBytes: deps.limits.INGEST_BODY_LIMIT_BYTES,
     publishTimeoutMs: deps.limits.INGEST_PUBLISH_TIMEOUT_MS,
   };
-  // One gate for both routes: they share the process's memory and the bus.
+  // One admission for both routes (they share the process's memory and the
+  // bus), behind one gate: key → role → admission, on the direct and the Express path.
   const admission = createAdmission(deps.limits.INGEST_MAX_IN_FLIGHT);
+  const gate = createGate({ keys: deps.keys, roles: ["agent"], admit: admission.enter });
 
   const events = { ...common, maxBatch: deps.limits.INGEST_MAX_BATCH };
-  router.post(
-    "/v1/events",
-    authenticate(deps.keys),
-    requireRole("agent"),
-    admission.middleware((_req, res) => {
-      res.status(429).json(OVERLOADED);
-    }),
-    ...eventsRoute(events),
-  );
+  router.post("/v1/events", ...gate.middleware(), ...eventsRoute(events));
   router.post(
     "/v1/traces",
-    authenticate(deps.keys),
-    requireRole("agent"),
-    admission.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
+    ...gate.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
     ...tracesRoute(common),
   );
   return {
     router,
-    direct: [eventsDirectRoute(events, deps.keys, admission), tracesDirectRoute(common, deps.keys, admission)],
+    direct: [eventsDirectRoute(events, gate), tracesDirectRoute(common, gate)],
   };
 }

@@ -1,4 +1,4 @@
-import { type KeyStore, type Principal, principalFromHeader, principalOf, roleRefusal } from "@tollgate/auth";
+import { type Gate, type Principal, principalOf } from "@tollgate/auth";
 import type { DeadLetter, UsagePublisher } from "@tollgate/bus";
 import type { PriceFn, UsageEvent } from "@tollgate/events";
 import { type DirectRoute, isPlainBody, type Logger, readRawBody, respondBytes, respondJson } from "@tollgate/kit";
@@ -16,7 +16,6 @@ import {
 } from "@tollgate/otlp";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
 import { acceptItems, awaitHandOff, deadLetter, handOff, safeStringify } from "./accept";
-import type { Admission } from "./admission";
 import { RETRY_AFTER_S } from "./events-route";
 import { refusedByStore, STORE_REFUSAL } from "./refused";
 
@@ -131,30 +130,23 @@ export function tracesRoute(deps: TracesRouteDeps): Array<RequestHandler | Error
 /**
  * The direct route (see DirectRoute in packages/kit): plain protobuf exports,
  * what OpenTelemetry's exporters send by default, answered without Express —
- * key, role, admission, body, in the Express route's order, with the same
- * answers. JSON and gzip bodies keep the Express route.
+ * the same gate (key, role, admission), then the body within the same limit,
+ * with the same answers. JSON and gzip bodies keep the Express route.
  */
-export function tracesDirectRoute(deps: TracesRouteDeps, keys: KeyStore, admission: Admission): DirectRoute {
+export function tracesDirectRoute(deps: TracesRouteDeps, gate: Gate): DirectRoute {
   return {
     method: "POST",
     path: "/v1/traces",
     takes: (req) => isPlainBody(req, PROTOBUF_TYPES, deps.bodyLimitBytes),
     async handle(req, res) {
-      const found = await principalFromHeader(keys, req.headers.authorization);
-      if ("refusal" in found) {
-        respondJson(res, found.refusal.status, found.refusal.body, found.refusal.headers);
+      const passed = await gate.pass(req, res);
+      if ("refusal" in passed) {
+        // The admission's 429 in OTLP's form; the key's and role's as every route answers them.
+        if (passed.refusal.status === 429) respondOtlp(res, overloaded("protobuf"));
+        else respondJson(res, passed.refusal.status, passed.refusal.body, passed.refusal.headers);
         return;
       }
-      const forbidden = roleRefusal(found.principal, ["agent"]);
-      if (forbidden) {
-        respondJson(res, forbidden.status, forbidden.body, forbidden.headers);
-        return;
-      }
-      if (!admission.enter(res)) {
-        respondOtlp(res, overloaded("protobuf"));
-        return;
-      }
-      respondOtlp(res, await readAndAnswer(deps, req, found.principal));
+      respondOtlp(res, await readAndAnswer(deps, req, passed.principal));
     },
   };
 }

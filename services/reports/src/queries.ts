@@ -28,20 +28,38 @@ export const TEXT_COLUMNS: ReadonlySet<string> = new Set(["period", ...DIMENSION
 const tag = identifier;
 const FILTERS = ["team_id", "project_id", "user_id", "agent_id", "model", "feature", "task_type"] as const;
 
-export const rangeSchema = z
-  .object({
-    // Absent: every org the key may read; empty: the events without an org.
-    org_id: text({ max: MAX_IDENTIFIER_LENGTH, min: 0, trim: false }).optional(),
-    from: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
-    to: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
-    ...Object.fromEntries(FILTERS.map((f) => [f, tag.optional()])),
-    format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json"),
-  })
-  .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ["to"], error: "must be after from" })
-  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 400 * 86_400_000, {
-    path: ["to"],
-    error: "the range may span at most 400 days",
-  });
+/** Without `to` a report runs up to now; without `from`, over the 30 days before `to`. */
+export const DEFAULT_RANGE_DAYS = 30;
+
+function withDefaultRange(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null) return raw;
+  const query = raw as Record<string, unknown>;
+  if (query.from !== undefined && query.to !== undefined) return raw;
+  const to = query.to ?? new Date().toISOString();
+  // A malformed `to` is left for the schema to name; `from` then stays absent and is named too.
+  const toMs = typeof to === "string" ? Date.parse(to) : Number.NaN;
+  const fromDate = new Date(toMs - DEFAULT_RANGE_DAYS * 86_400_000); // invalid (NaN) past the Date range: never thrown
+  const from = query.from ?? (Number.isNaN(fromDate.getTime()) ? undefined : fromDate.toISOString());
+  return { ...query, from, to };
+}
+
+export const rangeSchema = z.preprocess(
+  withDefaultRange,
+  z
+    .object({
+      // Absent: every org the key may read; empty: the events without an org.
+      org_id: text({ max: MAX_IDENTIFIER_LENGTH, min: 0, trim: false }).optional(),
+      from: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
+      to: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a zone" }),
+      ...Object.fromEntries(FILTERS.map((f) => [f, tag.optional()])),
+      format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json"),
+    })
+    .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ["to"], error: "must be after from" })
+    .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 400 * 86_400_000, {
+      path: ["to"],
+      error: "the range may span at most 400 days",
+    }),
+);
 
 export const spendSchema = rangeSchema.and(
   z.object({
