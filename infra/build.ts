@@ -11,7 +11,10 @@
 // TypeScript. Every third-party dependency a workspace package declares stays
 // external and is loaded from node_modules as installed, so native code
 // (chDB), the kafkajs patch and the OpenTelemetry require hooks behave as
-// under tsx. Usage: node --import tsx infra/build.ts
+// under tsx. Packages published on their own (@tollgate/sdk) are compiled by
+// their tsconfig.build.json into their own dist/ (ESM + .d.ts) as well.
+// Usage: node --import tsx infra/build.ts
+import { execFileSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -23,6 +26,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Metafile } from "esbuild";
@@ -71,6 +75,8 @@ async function main(): Promise<void> {
   const dependencies = thirdPartyDependencies();
   const external = [...dependencies.keys()].flatMap((name) => [name, `${name}/*`]);
   rmSync(DIST, { recursive: true, force: true });
+  // First, so that dist/package.json stays the last thing written (test/e2e/build.e2e.test.ts dates the build by it).
+  buildPublishedPackages();
 
   const used = new Set<string>();
   for (const [name, entry] of Object.entries(entries)) {
@@ -99,6 +105,23 @@ async function main(): Promise<void> {
   copyAssets();
   linkDependencies(used, dependencies);
   console.log(`built ${Object.keys(entries).join(", ")} into ${relative(ROOT, DIST)}/`);
+}
+
+/**
+ * A package with a tsconfig.build.json is published as built JavaScript
+ * (its `build` script runs the same tsc): compiled here too, so `pnpm build`
+ * and the test command (which runs this file) catch a package that does not
+ * build, not only one that does not typecheck.
+ */
+function buildPublishedPackages(): void {
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  for (const dir of workspaceDirs) {
+    const config = join(dir, "tsconfig.build.json");
+    if (!existsSync(config)) continue;
+    rmSync(join(dir, "dist"), { recursive: true, force: true });
+    execFileSync(process.execPath, [tsc, "-p", config], { cwd: ROOT, stdio: "inherit" });
+    console.log(`built ${relative(ROOT, join(dir, "dist"))}/`);
+  }
 }
 
 function externalImports(metafile: Metafile): string[] {

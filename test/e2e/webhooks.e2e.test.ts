@@ -182,6 +182,96 @@ describe.each<Mode>(["embedded", "distributed"])("webhooks (%s)", (mode) => {
     expect(verify(secret, again[3] as Received)).toBeTruthy();
   });
 
+  it("a burn-rate forecast: projected_exhaustion_at in the standing, budget.exhaustion_forecast delivered", async () => {
+    const path = `/${runId()}`;
+    const { secret } = await create(keys.a, path, { events: ["budget.exhaustion_forecast"] });
+    const endpointMadeAt = Date.now();
+    const user = runId("wh_fc_user_");
+    const budget = `${orgA}-fc`;
+    // Lifetime: it never resets, so any finite projection counts (a day window could reset mid-test).
+    const put = await api(keys.a, "PUT", `/v1/budgets/${budget}`, {
+      scope: { type: "user", id: user },
+      metric: "tokens",
+      window: { type: "lifetime" },
+      limit: 1_000_000,
+      alert_thresholds_pct: [100],
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+    let n = 0;
+    const report = async (timestamp?: number) => {
+      const reply = await call("POST", `${stack.ingestUrl}/v1/events`, {
+        key: keys.a,
+        json: {
+          event_id: `${user}-${n++}`,
+          ...(timestamp === undefined ? {} : { timestamp }),
+          project_id: "p1",
+          user_id: user,
+          agent_id: "a1",
+          model: "gpt-4o",
+          usage: { input_tokens: 1_000, output_tokens: 0 },
+        },
+      });
+      expect(reply.status).toBe(202);
+    };
+    const standing = async () =>
+      (await api(keys.a, "GET", `/v1/usage?user_id=${user}`)).body.budgets?.find(
+        (b: { id: string }) => b.id === budget,
+      );
+    // Distributed: reports before the aggregator saw the budget count for nothing.
+    const young = await eventually(
+      async () => {
+        await report();
+        const s = await standing();
+        return s && s.used > 0 ? s : undefined;
+      },
+      "the budget counting",
+      30_000,
+    );
+    expect(young.projected_exhaustion_at).toBeNull(); // seconds of history: no rate yet
+    // Endpoints, like budgets, are seen by every instance within a second (the aggregator's
+    // copy fans alerts out): the alert below must find this one.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, endpointMadeAt + 1_000 - Date.now())));
+    // Usage reported 30 minutes late: half an hour of history at once, so the rate is known.
+    const thirtyMinutesAgo = Date.now() - 30 * 60_000;
+    await report(thirtyMinutesAgo);
+    const { counted, before, after } = await eventually(async () => {
+      const before = Date.now();
+      const s = await standing();
+      const after = Date.now();
+      // Counted once it is: then the earliest usage is half an hour old, and there is a rate.
+      return s?.projected_exhaustion_at ? { counted: s, before, after } : undefined;
+    }, "the late usage counted");
+    // All of it within the hour, the earliest 30 minutes ago: the rate is used ÷ the time since
+    // then, so the rest lasts remaining × (now − then) ÷ used; "now" is somewhere within the request.
+    const at = (now: number) => now + (counted.remaining * (now - thirtyMinutesAgo)) / counted.used;
+    const projected = Date.parse(counted.projected_exhaustion_at);
+    expect(projected).toBeGreaterThanOrEqual(at(before) - 1_000);
+    expect(projected).toBeLessThanOrEqual(at(after) + 1_000);
+    const checked = await call("POST", `${stack.enforcementUrl}/v1/check`, {
+      key: keys.a,
+      json: { user_id: user, project_id: "p1", agent_id: "a1", model: "gpt-4o", input_tokens: 1, max_output_tokens: 1 },
+    });
+    expect(checked.body.budgets.find((b: { id: string }) => b.id === budget)?.projected_exhaustion_at).toMatch(
+      /^\d{4}-\d\d-\d\dT/,
+    );
+
+    const [got] = await arrivals(path, 1, "the forecast alert");
+    const payload = verify(secret, got as Received) as { type: string; data: Record<string, unknown> };
+    expect(payload.type).toBe("budget.exhaustion_forecast");
+    expect(payload.data).toMatchObject({ budget_id: budget, member: user, limit: 1_000_000, period: "all" });
+    const data = payload.data as {
+      remaining: number;
+      rate_per_hour: number;
+      projected_exhaustion_at: string;
+      at: string;
+    };
+    // The projection is the remaining budget at the rate, from when it was made.
+    const expected = Date.parse(data.at) + (data.remaining / data.rate_per_hour) * 3_600_000;
+    expect(
+      Math.abs(Date.parse(data.projected_exhaustion_at) - expected) / (expected - Date.parse(data.at)),
+    ).toBeLessThan(0.001);
+  });
+
   it("500, 500, 200: the third attempt delivers, with one webhook-id, every attempt recorded", async () => {
     const path = `/${runId()}`;
     receiver.answer(path, [{ status: 500 }, { status: 500 }, { status: 200 }]);

@@ -15,6 +15,8 @@ const AT_LIMIT: Record<Action, Decision> = { block: "deny", throttle: "throttle"
 export interface Standing {
   used: number;
   reserved: number;
+  /** A window line's usage in its recent-rate slices and the earliest usage among them (null: none). */
+  recent?: { used: number; firstAtMs: number | null };
 }
 
 export interface CheckRequest {

@@ -1,11 +1,23 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
+import { type AlertRecord, alertsDue, type DueAlert } from "./alerts";
 import { type CheckRequest, decide, estimateAmounts, isHard, type Standing, type Verdict } from "./decide";
 import type { Budget } from "./definition";
+import { forecast } from "./forecast";
 import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { Ledger, LedgerLine } from "./ledger";
-import { applicableBudgets, eventAmounts, eventSubject, type Line, linesFor, type Subject, usageKey } from "./plan";
+import {
+  applicableBudgets,
+  eventAmounts,
+  eventSubject,
+  type Line,
+  linesFor,
+  rateIncrement,
+  rateKeysAt,
+  type Subject,
+  usageKey,
+} from "./plan";
 import { bucketAt } from "./windows";
 
 /** How long an applied event id is remembered by the budget ledger. */
@@ -42,30 +54,9 @@ export interface BudgetStandingView {
   remaining: number;
   resets_at: string | null;
   limit_kind: Line["kind"];
+  /** When the window's limit runs out at the recent rate (see forecast.ts); null when not before it resets. */
+  projected_exhaustion_at: string | null;
   decision?: string;
-}
-
-/**
- * A budget member's usage reached one of its alert thresholds
- * (`alert_thresholds_pct`) in a period: published on tollgate.alerts.v1.
- * `alert_id` is the same for the same budget, member, period and threshold,
- * so a consumer that sees it twice (delivery is at least once) can drop it.
- */
-export interface BudgetAlert {
-  alert_id: string;
-  budget_id: string;
-  scope: { type: string; id: string };
-  member: string;
-  metric: string;
-  threshold_pct: number;
-  limit: number;
-  used: number;
-  /** The window's period: a calendar bucket, "all" (lifetime) or "rolling". */
-  period: string;
-  resets_at: string | null;
-  /** The event whose usage was applied when the threshold was found reached. */
-  event_id: string;
-  at: string;
 }
 
 export interface CheckResult {
@@ -108,6 +99,9 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       amount: amounts[line.metric] ?? 0,
       hard: isHard(line),
       ttlSeconds: line.ttlSeconds,
+      // Read in the same script as the standing: a forecast costs no extra round trip,
+      // only 12 more HMGETs inside it per window line.
+      rateKeys: line.rateKeys,
     }));
 
   /**
@@ -115,11 +109,17 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
    * decision follows the failure policy — a budget's own, else the
    * service's — and says so. Any matching budget that fails closed denies.
    */
-  const failed = (lines: Line[], request: CheckRequest, cost: number | null, err: unknown): CheckResult => {
+  const failed = (
+    lines: Line[],
+    request: CheckRequest,
+    cost: number | null,
+    err: unknown,
+    nowMs: number,
+  ): CheckResult => {
     const closed = lines.filter((l) => (l.budget.failure_policy ?? deps.failurePolicy) === "closed");
     deps.onLedgerFailure?.(err);
     const base = { model: request.model, max_output_tokens: request.max_output_tokens, cost_estimate_micro_usd: cost };
-    const budgets = lines.map((line) => ({ ...view(line, { used: 0, reserved: 0 }), standing_unknown: true }));
+    const budgets = lines.map((line) => ({ ...view(line, { used: 0, reserved: 0 }, nowMs), standing_unknown: true }));
     if (closed.length > 0) {
       const first = closed[0] as Line;
       return {
@@ -152,7 +152,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       let standings: Standing[];
       let reservationId: string | undefined;
       if (lines.length > 0 && deps.trusted && !deps.trusted()) {
-        return failed(lines, request, cost, new Error("counters are being rebuilt after Redis lost its data"));
+        return failed(lines, request, cost, new Error("counters are being rebuilt after Redis lost its data"), nowMs);
       }
       try {
         if (reserve && lines.length > 0) {
@@ -172,7 +172,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
           standings = lines.length > 0 ? await deps.ledger.standings(forLedger, nowMs) : [];
         }
       } catch (err) {
-        return failed(lines, request, cost, err);
+        return failed(lines, request, cost, err, nowMs);
       }
 
       // Decided on the very numbers the reservation was judged on.
@@ -183,7 +183,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
         model: verdict.model,
         max_output_tokens: verdict.max_output_tokens,
         cost_estimate_micro_usd: cost,
-        budgets: verdict.outcomes.map((o) => view(o.line, o.standing, o.decision)),
+        budgets: verdict.outcomes.map((o) => view(o.line, o.standing, nowMs, o.decision)),
       };
       if (reservationId && verdict.decision !== "deny" && verdict.decision !== "throttle") {
         result.reservation_id = reservationId;
@@ -203,7 +203,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       const lines = linesOf(subject, nowMs);
       if (lines.length === 0) return [];
       const standings = await deps.ledger.standings(ledgerLines(lines, {}), nowMs);
-      return lines.map((line, i) => view(line, standings[i] ?? { used: 0, reserved: 0 }));
+      return lines.map((line, i) => view(line, standings[i] ?? { used: 0, reserved: 0 }, nowMs));
     },
 
     /** Counts an event against every budget it belongs to, once, and settles its reservation. */
@@ -212,11 +212,18 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       const tenant = deps.keys.tenant(event.org_id);
       const lines = linesOf(eventSubject(event), event.timestamp_ms);
       const amounts = eventAmounts(event);
-      const increments = lines.map((line) => ({
-        key: usageKey(deps.keys, tenant, line, event.timestamp_ms),
-        amount: amounts[line.metric],
-        ttlSeconds: line.ttlSeconds,
-      }));
+      const increments = lines.flatMap((line) => {
+        const inc = {
+          key: usageKey(deps.keys, tenant, line, event.timestamp_ms),
+          amount: amounts[line.metric],
+          ttlSeconds: line.ttlSeconds,
+        };
+        // Each window line also counts into its recent-rate slice (forecast.ts), in the same
+        // atomic step: per event and window line one more HINCRBY, HGET and EXPIRE (an HSET
+        // when the event is the slice's earliest) inside the script — no extra round trip.
+        if (line.kind !== "window") return [inc];
+        return [inc, rateIncrement(deps.keys, tenant, line, event.timestamp_ms, amounts[line.metric])];
+      });
       const reservation = event.reservation_id ? reservationRef(deps.keys, event.reservation_id) : null;
       if (increments.length === 0 && !reservation) return false;
       return deps.ledger.applyUsage(
@@ -228,8 +235,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     },
 
     /**
-     * Alerts for the thresholds the events' budgets have reached and not yet
-     * alerted on in their period. At least once: they are handed to
+     * Alerts for the thresholds the events' budgets have reached, and their
+     * exhaustion forecasts, not yet alerted on in their period. At least once: they are handed to
      * `publish` first and marked sent only after it resolves, so a crash in
      * between sends them again (with the same alert_id). Called after the
      * events were applied — also for replayed ones, so an alert lost to a
@@ -237,7 +244,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
      */
     async alerts(
       events: ReadonlyArray<UsageEvent>,
-      publish: (alerts: BudgetAlert[]) => Promise<void>,
+      publish: (alerts: AlertRecord[]) => Promise<void>,
     ): Promise<number> {
       const nowMs = clock();
       // Per tenant (one Redis slot per script call), the distinct periods these events landed in.
@@ -248,11 +255,17 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
           if (line.kind !== "window" || line.budget.alert_thresholds_pct.length === 0) continue;
           const period = line.window.type === "rolling" ? "rolling" : bucketAt(line.window, event.timestamp_ms);
           const lines = byTenant.get(tenant) ?? new Map();
-          lines.set(`${line.budget.id}\u0000${line.member}\u0000${period}`, { line, period, eventId: event.event_id });
+          // The forecast reads the rate of the hour before now, whatever the event's time.
+          const current = { ...line, rateKeys: rateKeysAt(deps.keys, tenant, line.budget.id, line.member, nowMs) };
+          lines.set(`${line.budget.id}\u0000${line.member}\u0000${period}`, {
+            line: current,
+            period,
+            eventId: event.event_id,
+          });
           byTenant.set(tenant, lines);
         }
       }
-      const due: Array<{ alert: BudgetAlert; key: string; ttlSeconds: number }> = [];
+      const due: DueAlert[] = [];
       for (const [tenant, lines] of byTenant) {
         const found = [...lines.values()];
         const standings = await deps.ledger.standings(
@@ -262,32 +275,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
           ),
           nowMs,
         );
-        found.forEach(({ line, period, eventId }, i) => {
-          const used = standings[i]?.used ?? 0;
-          for (const pct of line.budget.alert_thresholds_pct) {
-            // Integers only: used·100 ≥ limit·pct, no float percentage.
-            if (used * 100 < line.limit * pct) continue;
-            const key = deps.keys.budgetAlert(tenant, line.budget.id, line.member, period, pct);
-            due.push({
-              key,
-              // Rolling: at most once per window length; calendar: until the period's buckets expire.
-              ttlSeconds: line.window.type === "rolling" ? line.window.seconds : line.ttlSeconds,
-              alert: {
-                alert_id: createHash("sha256").update(key).digest("hex").slice(0, 32),
-                budget_id: line.budget.id,
-                scope: line.budget.scope,
-                member: line.member,
-                metric: line.metric,
-                threshold_pct: pct,
-                limit: line.limit,
-                used,
-                period,
-                resets_at: line.resetsAtMs === null ? null : new Date(line.resetsAtMs).toISOString(),
-                event_id: eventId,
-                at: new Date(nowMs).toISOString(),
-              },
-            });
-          }
+        found.forEach((f, i) => {
+          due.push(...alertsDue(deps.keys, tenant, f, standings[i] ?? { used: 0, reserved: 0 }, nowMs));
         });
       }
       if (due.length === 0) return 0;
@@ -314,7 +303,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
 
 export type BudgetEngine = ReturnType<typeof createBudgetEngine>;
 
-function view(line: Line, standing: Standing, decision?: string): BudgetStandingView {
+function view(line: Line, standing: Standing, nowMs: number, decision?: string): BudgetStandingView {
+  const projected = line.kind === "window" ? forecast(line.limit, standing, line.resetsAtMs, nowMs) : null;
   const out: BudgetStandingView = {
     id: line.budget.id,
     scope: line.budget.scope,
@@ -326,6 +316,7 @@ function view(line: Line, standing: Standing, decision?: string): BudgetStanding
     remaining: Math.max(0, line.limit - standing.used - standing.reserved),
     resets_at: line.resetsAtMs === null ? null : new Date(line.resetsAtMs).toISOString(),
     limit_kind: line.kind,
+    projected_exhaustion_at: projected ? new Date(projected.projectedAtMs).toISOString() : null,
   };
   if (decision) out.decision = decision;
   return out;

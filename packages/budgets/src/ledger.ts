@@ -21,6 +21,11 @@ export interface LedgerLine {
   /** A hard line refuses the whole reservation when it would pass its limit. */
   hard: boolean;
   ttlSeconds: number;
+  /**
+   * A window line's recent-rate slices (the same metric on a rolling hour,
+   * oldest first), read in the same step as the standing; none for rate limits.
+   */
+  rateKeys?: string[];
 }
 
 export interface Hold {
@@ -34,6 +39,8 @@ export interface UsageIncrement {
   key: string;
   amount: number;
   ttlSeconds: number;
+  /** A recent-rate slice: also keep the earliest usage time (ms) it holds, where the rate's span starts. */
+  firstAtMs?: number;
 }
 
 export interface Ledger {

@@ -15,6 +15,8 @@ interface Bucket {
   expiries: Array<{ id: string; expiresAtMs: number }>;
   head: number;
   expiresAtMs: number | null;
+  /** Recent-rate slices only: the earliest time of the usage it holds. */
+  firstAtMs: number | null;
 }
 
 /**
@@ -30,7 +32,7 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
   const bucket = (key: string, ttlSeconds: number, nowMs: number): Bucket => {
     let b = buckets.get(key);
     if (!b) {
-      b = { used: 0, reserved: 0, holds: new Map(), expiries: [], head: 0, expiresAtMs: null };
+      b = { used: 0, reserved: 0, holds: new Map(), expiries: [], head: 0, expiresAtMs: null, firstAtMs: null };
       buckets.set(key, b);
     }
     if (ttlSeconds > 0) b.expiresAtMs = Math.max(b.expiresAtMs ?? 0, nowMs + ttlSeconds * 1000);
@@ -76,14 +78,25 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
     purge(b, nowMs);
     return { used: b.used, reserved: b.reserved };
   };
-  const standing = (line: LedgerLine, nowMs: number): Standing =>
-    line.keys.reduce(
-      (sum, key) => {
-        const s = read(key, nowMs);
-        return { used: sum.used + s.used, reserved: sum.reserved + s.reserved };
-      },
-      { used: 0, reserved: 0 },
-    );
+  const standing = (line: LedgerLine, nowMs: number): Standing => {
+    const out: Standing = { used: 0, reserved: 0 };
+    for (const key of line.keys) {
+      const s = read(key, nowMs);
+      out.used += s.used;
+      out.reserved += s.reserved;
+    }
+    if (line.rateKeys && line.rateKeys.length > 0) {
+      const recent = { used: 0, firstAtMs: null as number | null };
+      for (const key of line.rateKeys) {
+        const b = buckets.get(key);
+        if (!b || (b.expiresAtMs !== null && b.expiresAtMs <= nowMs) || b.firstAtMs === null) continue;
+        recent.used += b.used;
+        recent.firstAtMs = Math.min(recent.firstAtMs ?? b.firstAtMs, b.firstAtMs);
+      }
+      out.recent = recent;
+    }
+    return out;
+  };
   const unhold = (reservation: { recordKey: string; reservationId: string }, nowMs: number): boolean => {
     const record = records.get(reservation.recordKey);
     if (!record) return false;
@@ -122,7 +135,12 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
       const seenUntil = seen.get(marker.key);
       if (seenUntil !== undefined && seenUntil > nowMs) return false;
       seen.set(marker.key, nowMs + marker.ttlSeconds * 1000);
-      for (const inc of increments) bucket(inc.key, inc.ttlSeconds, nowMs).used += inc.amount;
+      for (const inc of increments) {
+        const b = bucket(inc.key, inc.ttlSeconds, nowMs);
+        b.used += inc.amount;
+        if (inc.firstAtMs !== undefined && inc.amount > 0)
+          b.firstAtMs = Math.min(b.firstAtMs ?? inc.firstAtMs, inc.firstAtMs);
+      }
       if (reservation) unhold(reservation, nowMs);
       return true;
     },

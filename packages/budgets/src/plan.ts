@@ -1,7 +1,9 @@
 import type { KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
+import { RATE_WINDOW } from "./forecast";
 import { type Grant, grantedAmount } from "./grants";
+import type { UsageIncrement } from "./ledger";
 import { bucketAt, windowPosition } from "./windows";
 
 /** Who is asking (a check) or who used (an event): every field a budget may match on. */
@@ -78,6 +80,8 @@ export interface Line {
   holdsKeys: string[];
   resetsAtMs: number | null;
   ttlSeconds: number;
+  /** A window line's recent-rate slices (see forecast.ts), oldest first; empty for rate limits. */
+  rateKeys: string[];
 }
 
 const MINUTE: BudgetWindow = { type: "rolling", seconds: 60 };
@@ -106,6 +110,7 @@ export function linesFor(
         holdsKeys: bucketKeys.map((key) => keys.budgetHolds(key)),
         resetsAtMs: position.resetsAtMs,
         ttlSeconds: position.ttlSeconds,
+        rateKeys: kind === "window" ? rateKeysAt(keys, tenant, budget.id, member, nowMs) : [],
       });
     };
     // Live grants top the window's limit up; rate limits stay as they are.
@@ -124,6 +129,31 @@ export function linesFor(
 export function usageKey(keys: KeyBuilder, tenant: string, line: Line, atMs: number): string {
   const id = line.kind === "window" ? line.budget.id : `${line.budget.id}#${line.kind}`;
   return keys.budgetBucket(tenant, id, line.member, bucketAt(line.window, atMs));
+}
+
+/** The recent-rate slices of a budget member's window line at `atMs`, oldest first. */
+export function rateKeysAt(keys: KeyBuilder, tenant: string, budgetId: string, member: string, atMs: number): string[] {
+  return windowPosition(RATE_WINDOW, atMs).buckets.map((b) => keys.budgetBucket(tenant, `${budgetId}#rate`, member, b));
+}
+
+/**
+ * The recent-rate increment usage at `atMs` makes on a window line: into
+ * the slice of its own time, keeping the slice's earliest usage time.
+ */
+export function rateIncrement(
+  keys: KeyBuilder,
+  tenant: string,
+  line: Line,
+  atMs: number,
+  amount: number,
+): UsageIncrement {
+  const id = `${line.budget.id}#rate`;
+  return {
+    key: keys.budgetBucket(tenant, id, line.member, bucketAt(RATE_WINDOW, atMs)),
+    amount,
+    ttlSeconds: windowPosition(RATE_WINDOW, atMs).ttlSeconds,
+    firstAtMs: atMs,
+  };
 }
 
 /** Amounts in every metric's unit: what a request may use, or what an event used. */

@@ -1,6 +1,7 @@
 import { createKeyBuilder } from "@tollgate/counters";
 import { Redis } from "ioredis";
 import { afterAll, describe } from "vitest";
+import { forecastContract } from "./forecast-contract";
 import { ledgerContract } from "./ledger-contract";
 import { createRedisLedger } from "./redis-ledger";
 
@@ -10,10 +11,12 @@ describe("Redis ledger (distributed mode), on a real Redis", () => {
     await redis.quit();
   });
   let run = 0;
-  ledgerContract(() => {
+  const fresh = () => {
     // A fresh key prefix per test: no flush, no interference with other suites.
     const prefix = `ledger-${process.pid}-${Date.now()}-${run++}`;
     const keys = createKeyBuilder(prefix);
     return { ledger: createRedisLedger(redis, keys.budgetHolds), prefix };
-  });
+  };
+  ledgerContract(fresh);
+  forecastContract(fresh);
 });

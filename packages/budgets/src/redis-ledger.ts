@@ -24,37 +24,54 @@ local function read(key, holds, now)
   local v = redis.call('HMGET', key, 'used', 'reserved')
   return tonumber(v[1] or '0'), tonumber(v[2] or '0')
 end
+-- A window line's recent-rate slices (KEYS[k .. k+r-1]): their usage, and the earliest usage time (-1: none).
+local function recent(k, r)
+  local used, first = 0, -1
+  for i = 0, r - 1 do
+    local v = redis.call('HMGET', KEYS[k + i], 'used', 'first')
+    if v[2] then
+      used = used + tonumber(v[1] or '0')
+      local f = tonumber(v[2])
+      if first < 0 or f < first then first = f end
+    end
+  end
+  return used, first
+end
 `;
 
 /*
- * KEYS: for each line, its bucket keys then their holds keys (2 × n each)
- * ARGV[1] = now (ms); ARGV[2..] = per line: n (bucket count)
- * Returns {used1, reserved1, used2, reserved2, …}.
+ * KEYS: for each line, its bucket keys then their holds keys (2 × n each), then its recent-rate slices (r)
+ * ARGV[1] = now (ms); ARGV[2..] = per line: n (bucket count), r (rate slice count, 0 for rate limits)
+ * Returns {used1, reserved1, recent used1, earliest recent usage1 (-1: none), used2, …}.
  */
 const STANDINGS_LUA = `${PURGE_AND_READ}
 local now = tonumber(ARGV[1])
 local out = {}
 local k = 1
-for a = 2, #ARGV do
+for a = 2, #ARGV, 2 do
   local n = tonumber(ARGV[a])
+  local r = tonumber(ARGV[a + 1])
   local used, reserved = 0, 0
   for i = 0, n - 1 do
-    local u, r = read(KEYS[k + i], KEYS[k + n + i], now)
+    local u, h = read(KEYS[k + i], KEYS[k + n + i], now)
     used = used + u
-    reserved = reserved + r
+    reserved = reserved + h
   end
-  k = k + 2 * n
+  local ru, rf = recent(k + 2 * n, r)
+  k = k + 2 * n + r
   out[#out + 1] = used
   out[#out + 1] = reserved
+  out[#out + 1] = ru
+  out[#out + 1] = rf
 end
 return out
 `;
 
 /*
- * KEYS[1] = the reservation record; then per line: bucket keys, holds keys
+ * KEYS[1] = the reservation record; then per line: bucket keys, holds keys, recent-rate slices
  * ARGV[1] = now (ms), ARGV[2] = reservation id, ARGV[3] = hold expiry (ms),
- * ARGV[4] = record TTL (s); then per line 5 values: n, limit, amount, hard (1/0), bucket TTL (s)
- * Returns {held (1/0), used1, reserved1, …} — standings before the hold.
+ * ARGV[4] = record TTL (s); then per line 6 values: n, limit, amount, hard (1/0), bucket TTL (s), r (rate slices)
+ * Returns {held (1/0), used1, reserved1, recent used1, earliest recent usage1, …} — standings before the hold.
  * All or nothing: nothing is held unless every hard line stays within its limit.
  */
 const RESERVE_LUA = `${PURGE_AND_READ}
@@ -63,16 +80,18 @@ local id = ARGV[2]
 local expires = tonumber(ARGV[3])
 local lines = {}
 local k = 2
-for a = 5, #ARGV, 5 do
+for a = 5, #ARGV, 6 do
   local n = tonumber(ARGV[a])
+  local r = tonumber(ARGV[a + 5])
   local line = { first = k, n = n, limit = tonumber(ARGV[a + 1]), amount = tonumber(ARGV[a + 2]),
                  hard = ARGV[a + 3] == '1', ttl = tonumber(ARGV[a + 4]), used = 0, reserved = 0 }
   for i = 0, n - 1 do
-    local u, r = read(KEYS[k + i], KEYS[k + n + i], now)
+    local u, h = read(KEYS[k + i], KEYS[k + n + i], now)
     line.used = line.used + u
-    line.reserved = line.reserved + r
+    line.reserved = line.reserved + h
   end
-  k = k + 2 * n
+  line.recent_used, line.recent_first = recent(k + 2 * n, r)
+  k = k + 2 * n + r
   lines[#lines + 1] = line
 end
 local held = 1
@@ -83,6 +102,8 @@ local out = { held }
 for _, line in ipairs(lines) do
   out[#out + 1] = line.used
   out[#out + 1] = line.reserved
+  out[#out + 1] = line.recent_used
+  out[#out + 1] = line.recent_first
   if held == 1 then
     local key = KEYS[line.first + line.n - 1]
     local holds = KEYS[line.first + 2 * line.n - 1]
@@ -107,7 +128,8 @@ return out
  * KEYS[1] = the event's seen marker (budgets), KEYS[2] = the reservation record (or a dummy key)
  * KEYS[3 .. 2+m] = bucket keys to add usage to; then the reservation's bucket keys and holds keys (2 × h)
  * ARGV[1] = marker TTL (s), ARGV[2] = reservation id ('' for none), ARGV[3] = m, ARGV[4] = h
- * ARGV[5 ..] = per usage key: amount, TTL (s)
+ * ARGV[5 ..] = per usage key: amount, TTL (s), usage time (ms) to keep as the earliest in a recent-rate
+ * slice ('0' for other buckets)
  * Returns 1 when applied, 0 when this event was applied before.
  */
 const APPLY_USAGE_LUA = `
@@ -116,9 +138,15 @@ local m = tonumber(ARGV[3])
 local h = tonumber(ARGV[4])
 for i = 1, m do
   local key = KEYS[2 + i]
-  local amount = tonumber(ARGV[3 + 2 * i])
-  local ttl = tonumber(ARGV[4 + 2 * i])
+  local amount = tonumber(ARGV[2 + 3 * i])
+  local ttl = tonumber(ARGV[3 + 3 * i])
+  local at = ARGV[4 + 3 * i]
   if amount ~= 0 then redis.call('HINCRBY', key, 'used', amount) end
+  if at ~= '0' and amount > 0 then
+    -- The earliest, not the first applied: a late event may carry an earlier time.
+    local first = redis.call('HGET', key, 'first')
+    if not first or tonumber(first) > tonumber(at) then redis.call('HSET', key, 'first', at) end
+  end
   if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 end
 local id = ARGV[2]
@@ -179,28 +207,44 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
   redis.defineCommand("tollgateBudgetApply", { lua: APPLY_USAGE_LUA });
   redis.defineCommand("tollgateBudgetRelease", { lua: RELEASE_LUA });
 
-  const pairs = (reply: number[], offset: number): Standing[] => {
-    const out: Standing[] = [];
-    for (let i = offset; i + 1 < reply.length; i += 2) out.push({ used: reply[i] ?? 0, reserved: reply[i + 1] ?? 0 });
-    return out;
-  };
+  /** Four numbers a line: used, reserved, and (window lines) the recent rate's usage and earliest time. */
+  const standingsOf = (lines: LedgerLine[], reply: number[], offset: number): Standing[] =>
+    lines.map((line, l) => {
+      const at = offset + 4 * l;
+      const standing: Standing = { used: reply[at] ?? 0, reserved: reply[at + 1] ?? 0 };
+      if (line.rateKeys && line.rateKeys.length > 0) {
+        const first = reply[at + 3] ?? -1;
+        standing.recent = { used: reply[at + 2] ?? 0, firstAtMs: first < 0 ? null : first };
+      }
+      return standing;
+    });
 
   return {
     async standings(lines: LedgerLine[], nowMs: number) {
       if (lines.length === 0) return [];
-      const keys = lines.flatMap((line) => [...line.keys, ...line.holdsKeys]);
+      const keys = lines.flatMap((line) => [...line.keys, ...line.holdsKeys, ...(line.rateKeys ?? [])]);
       const reply = await redis.tollgateBudgetStandings(
         keys.length,
         ...keys,
         nowMs,
-        ...lines.map((l) => l.keys.length),
+        ...lines.flatMap((l) => [l.keys.length, l.rateKeys?.length ?? 0]),
       );
-      return pairs(reply, 0);
+      return standingsOf(lines, reply, 0);
     },
     async reserve(lines: LedgerLine[], hold: Hold, nowMs: number) {
-      const keys = [hold.recordKey, ...lines.flatMap((line) => [...line.keys, ...line.holdsKeys])];
+      const keys = [
+        hold.recordKey,
+        ...lines.flatMap((line) => [...line.keys, ...line.holdsKeys, ...(line.rateKeys ?? [])]),
+      ];
       const recordTtl = Math.ceil((hold.expiresAtMs - nowMs) / 1000) + RESERVATION_RECORD_GRACE_S;
-      const args = lines.flatMap((l) => [l.keys.length, l.limit, l.amount, l.hard ? 1 : 0, l.ttlSeconds]);
+      const args = lines.flatMap((l) => [
+        l.keys.length,
+        l.limit,
+        l.amount,
+        l.hard ? 1 : 0,
+        l.ttlSeconds,
+        l.rateKeys?.length ?? 0,
+      ]);
       const reply = await redis.tollgateBudgetReserve(
         keys.length,
         ...keys,
@@ -210,7 +254,7 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
         recordTtl,
         ...args,
       );
-      return { held: reply[0] === 1, standings: pairs(reply, 1) };
+      return { held: reply[0] === 1, standings: standingsOf(lines, reply, 1) };
     },
     async applyUsage(seen, increments, reservation) {
       const held = reservation ? await recordKeys(redis, reservation.recordKey) : [];
@@ -228,7 +272,7 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
         reservation?.reservationId ?? "",
         increments.length,
         held.length,
-        ...increments.flatMap((inc) => [inc.amount, inc.ttlSeconds]),
+        ...increments.flatMap((inc) => [inc.amount, inc.ttlSeconds, inc.firstAtMs ?? 0]),
       );
       return applied === 1;
     },

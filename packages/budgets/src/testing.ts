@@ -2,6 +2,7 @@ import { createKeyBuilder } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { type Budget, type BudgetInput, budgetInputSchema, toBudget } from "./definition";
 import { createBudgetEngine } from "./engine";
+import type { Grant } from "./grants";
 import type { Ledger } from "./ledger";
 
 /** A budget from API input, as PUT /v1/budgets/{id} would store it (throws on invalid input). */
@@ -10,10 +11,16 @@ export function budget(id: string, input: BudgetInput, nowMs = Date.now()): Budg
 }
 
 /** An engine over a ledger with a settable clock and a fixed list of budgets (tests of both stores share it). */
-export function engineFor(ledger: Ledger, budgets: Budget[], options: { prefix?: string; startMs?: number } = {}) {
+export function engineFor(
+  ledger: Ledger,
+  budgets: Budget[],
+  options: { prefix?: string; startMs?: number; grants?: Grant[] } = {},
+) {
   const clock = { now: options.startMs ?? Date.parse("2026-11-24T10:00:00Z") };
+  const grants = options.grants;
   const engine = createBudgetEngine({
     budgets: { all: () => budgets },
+    ...(grants ? { grants: { all: () => grants } } : {}),
     ledger,
     keys: createKeyBuilder(options.prefix ?? "tg"),
     // gpt-4o list prices: 2.5 µUSD per input token, 10 per output token (rounded once).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bucketAt, windowPosition } from "./windows";
+import { bucketAt, oldestOpenWindow, windowPosition } from "./windows";
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -61,5 +61,20 @@ describe("rolling and lifetime windows", () => {
     const lifetime = { type: "lifetime" } as const;
     expect(windowPosition(lifetime, 0)).toEqual({ buckets: ["all"], resetsAtMs: null, ttlSeconds: 0 });
     expect(bucketAt(lifetime, at("2099-01-01T00:00:00Z"))).toBe("all");
+  });
+});
+
+describe("oldestOpenWindow (what a rebuild replays)", () => {
+  const now = Date.parse("2026-11-01T00:20:00Z");
+  it("reaches back to the UTC month, each budget's window, and the forecasts' last hour", () => {
+    expect(oldestOpenWindow([], now)).toBe(Date.parse("2026-11-01T00:00:00Z"));
+    // With any budget, the rate hour reaches into October in the month's first hour.
+    const day = { window: { type: "calendar", unit: "day", timezone: "UTC" } } as const;
+    expect(oldestOpenWindow([day], now)).toBeLessThanOrEqual(Date.parse("2026-10-31T23:25:00Z"));
+    expect(oldestOpenWindow([day], now)).toBeGreaterThan(Date.parse("2026-10-31T23:10:00Z"));
+    const year = { window: { type: "rolling", seconds: 365 * 86_400 } } as const;
+    // A rolling year in twelve slices reaches back between eleven and twelve of them.
+    expect(oldestOpenWindow([day, year], now)).toBeLessThanOrEqual(now - (11 * 365 * 86_400_000) / 12);
+    expect(oldestOpenWindow([day, { window: { type: "lifetime" } }], now)).toBe(0);
   });
 });

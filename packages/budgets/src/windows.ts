@@ -1,5 +1,6 @@
 import { DateTime } from "luxon";
 import type { BudgetWindow } from "./definition";
+import { RATE_WINDOW } from "./forecast";
 
 /**
  * Where a budget's window stands at a moment: the buckets whose sum is the
@@ -121,4 +122,17 @@ export function windowStartMs(window: BudgetWindow, atMs: number): number {
     case "lifetime":
       return 0;
   }
+}
+
+/**
+ * How far back the open windows reach — what a rebuild of the counters must replay
+ * (the aggregator after Redis lost its data, embedded mode at every start): the UTC month for running totals, every budget's window, and the
+ * hour of the recent rate that forecasts read (the first hour of a month or a day reaches into the one before).
+ */
+export function oldestOpenWindow(budgets: ReadonlyArray<{ window: BudgetWindow }>, nowMs: number): number {
+  const now = new Date(nowMs);
+  let from = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  if (budgets.length > 0) from = Math.min(from, windowStartMs(RATE_WINDOW, nowMs));
+  for (const budget of budgets) from = Math.min(from, windowStartMs(budget.window, nowMs));
+  return from;
 }

@@ -15,6 +15,9 @@ describe("key builder", () => {
     expect(keys.budgetAlert(keys.tenant("acme"), "daily-tokens", "u:1", "d20261122", 80)).toBe(
       "tg:v1:{o=acme}:alert:daily-tokens:u%3A1:d20261122:80",
     );
+    expect(keys.budgetAlert(keys.tenant("acme"), "daily-tokens", "u:1", "d20261122", "forecast")).toBe(
+      "tg:v1:{o=acme}:alert:daily-tokens:u%3A1:d20261122:forecast",
+    );
     expect(keys.reservation(keys.tenant(null), "res_1")).toBe("tg:v1:{_}:res:res_1");
     expect(keys.countersState()).toBe("tg:v1:counters-state");
   });

@@ -25,8 +25,11 @@ export interface KeyBuilder {
   budgetBucket(tenant: string, budgetId: string, member: string, bucket: string): string;
   /** Expiry times of the holds on a budget bucket (a sorted set beside it). */
   budgetHolds(bucketKey: string): string;
-  /** That a budget member's alert at `pct` % went out for a period (calendar bucket, "all", or "rolling"). */
-  budgetAlert(tenant: string, budgetId: string, member: string, period: string, pct: number): string;
+  /**
+   * That a budget member's alert at `pct` % went out for a period (calendar bucket, "all", or "rolling");
+   * `"forecast"` for its exhaustion-forecast alert.
+   */
+  budgetAlert(tenant: string, budgetId: string, member: string, period: string, pct: number | "forecast"): string;
   /** A reservation: which bucket keys it holds how much on. */
   reservation(tenant: string, reservationId: string): string;
   /**

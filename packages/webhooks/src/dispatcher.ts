@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { BudgetAlert } from "@tollgate/budgets";
+import type { AlertRecord } from "@tollgate/budgets";
 import type { Logger } from "@tollgate/kit";
 import { Webhook } from "standardwebhooks";
 import { type Delivery, DeliveryLog } from "./deliveries";
 import { liveSecrets, type WebhookEndpoint, type WebhookStore } from "./endpoints";
 import type { WebhookSettings } from "./env";
-import { bodyFor, thresholdMessage, type WebhookMessage } from "./payload";
+import { alertMessage, bodyFor, type WebhookMessage } from "./payload";
 import type { SecretCipher } from "./secrets";
 import { sendWebhook } from "./send";
 
@@ -262,12 +262,12 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
 
   return {
     /** Schedules each alert for every endpoint that takes it; resolves once the schedule holds them (durable). */
-    async deliverAlerts(alerts: ReadonlyArray<BudgetAlert>): Promise<number> {
+    async deliverAlerts(alerts: ReadonlyArray<AlertRecord>): Promise<number> {
       const nowMs = clock();
       const rows: Array<Omit<Delivery, "version">> = [];
       for (const alert of alerts) {
         const org = deps.budgetOrg(alert.budget_id);
-        const message = thresholdMessage(alert);
+        const message = alertMessage(alert);
         for (const endpoint of deps.endpoints.all()) {
           if (endpointTakes(endpoint, message.type, org ?? null)) rows.push(deliveryFor(endpoint, message, nowMs));
         }

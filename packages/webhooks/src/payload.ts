@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { BudgetAlert } from "@tollgate/budgets";
+import type { AlertRecord, BudgetAlert, BudgetForecastAlert } from "@tollgate/budgets";
 import type { WebhookEndpoint, WebhookEventType } from "./endpoints";
 
 /** A message before it is addressed to an endpoint. */
@@ -20,6 +20,22 @@ export function thresholdMessage(alert: BudgetAlert): WebhookMessage {
     timestamp: alert.at,
     data: { ...alert },
   };
+}
+
+/** budget.exhaustion_forecast: the forecast alert as published (projected time, rate per hour, remaining). */
+export function forecastMessage(alert: BudgetForecastAlert): WebhookMessage {
+  return {
+    // Its own namespace: a forecast and a threshold alert never share a webhook-id.
+    id: `msg_${createHash("sha256").update(`forecast\u0000${alert.alert_id}`).digest("hex").slice(0, 32)}`,
+    type: "budget.exhaustion_forecast",
+    timestamp: alert.at,
+    data: { ...alert },
+  };
+}
+
+/** The message of an alert record, by its type (records without one are threshold alerts). */
+export function alertMessage(alert: AlertRecord): WebhookMessage {
+  return alert.type === "budget.exhaustion_forecast" ? forecastMessage(alert) : thresholdMessage(alert);
 }
 
 export function testMessage(endpointId: string, nowMs: number, nonce: string): WebhookMessage {
@@ -47,7 +63,11 @@ export function slackMessage(message: WebhookMessage): { text: string; blocks: u
       `:warning: Budget *${String(d.budget_id)}* reached ${String(d.threshold_pct)}% for ${String(d.member)}: ` +
       `${String(d.used)} of ${String(d.limit)} ${String(d.metric)} (${resets})`;
   } else if (message.type === "budget.exhaustion_forecast") {
-    text = `:hourglass: Budget *${String(d.budget_id)}* for ${String(d.member)} runs out at ${String(d.projected_exhaustion_at)}`;
+    const resets = d.resets_at ? `before it resets ${String(d.resets_at)}` : "(it does not reset)";
+    text =
+      `:hourglass: Budget *${String(d.budget_id)}* for ${String(d.member)} runs out at ` +
+      `${String(d.projected_exhaustion_at)} ${resets} at the recent rate of ${String(d.rate_per_hour)} ` +
+      `${String(d.metric)}/h: ${String(d.remaining)} of ${String(d.limit)} left`;
   } else {
     text = "Tollgate test event: this Slack webhook works.";
   }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { endpointTakes } from "./dispatcher";
 import { newEndpoint, rotated } from "./endpoints";
 import { DEFAULT_RETRY_SCHEDULE, webhookEnvShape } from "./env";
-import { slackMessage, thresholdMessage } from "./payload";
+import { alertMessage, slackMessage, thresholdMessage } from "./payload";
 import { createSecretCipher } from "./secrets";
 import { retryAfterMs } from "./send";
 import { isPrivateAddress, resolveTarget, urlProblem } from "./url-policy";
@@ -117,6 +117,34 @@ describe("messages", () => {
   it("as Slack text name budget, member, percentage and reset", () => {
     expect(slackMessage(thresholdMessage(alert)).text).toBe(
       ":warning: Budget *b1* reached 80% for u1: 800 of 1000 tokens (resets 2026-11-30T00:00:00.000Z)",
+    );
+  });
+  it("map a forecast alert to budget.exhaustion_forecast, with its own webhook-id, and say it in Slack", () => {
+    const forecast = {
+      type: "budget.exhaustion_forecast" as const,
+      alert_id: "a1",
+      budget_id: "b1",
+      scope: { type: "user", id: "*" },
+      member: "u1",
+      metric: "tokens",
+      limit: 1000,
+      used: 600,
+      reserved: 0,
+      remaining: 400,
+      rate_per_hour: 200,
+      projected_exhaustion_at: "2026-11-29T12:00:00.000Z",
+      period: "d20261129",
+      resets_at: "2026-11-30T00:00:00.000Z",
+      event_id: "e1",
+      at: "2026-11-29T10:00:00.000Z",
+    };
+    const message = alertMessage(forecast);
+    expect(message).toMatchObject({ type: "budget.exhaustion_forecast", timestamp: forecast.at, data: forecast });
+    expect(message.id).not.toBe(alertMessage(alert).id); // same alert_id, another event
+    expect(alertMessage(alert).type).toBe("budget.threshold_reached"); // records without a type
+    expect(slackMessage(message).text).toBe(
+      ":hourglass: Budget *b1* for u1 runs out at 2026-11-29T12:00:00.000Z before it resets " +
+        "2026-11-30T00:00:00.000Z at the recent rate of 200 tokens/h: 400 of 1000 left",
     );
   });
   it("go to enabled endpoints of the alert's org, or the operator's, subscribed to the type", () => {

@@ -1,4 +1,4 @@
-import { type Budget, type BudgetEngine, windowStartMs } from "@tollgate/budgets";
+import { type Budget, type BudgetEngine, oldestOpenWindow } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, type ConsumeLoop, TOPICS } from "@tollgate/bus";
 import type { CounterStore, KeyBuilder } from "@tollgate/counters";
 import type { Logger } from "@tollgate/kit";
@@ -142,12 +142,4 @@ export function startRebuildGuard(deps: {
       await running;
     },
   };
-}
-
-/** How far back the open windows reach: the UTC month for running totals, and every budget's window. */
-export function oldestOpenWindow(budgets: ReadonlyArray<Budget>, nowMs: number): number {
-  const now = new Date(nowMs);
-  let from = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-  for (const budget of budgets) from = Math.min(from, windowStartMs(budget.window, nowMs));
-  return from;
 }

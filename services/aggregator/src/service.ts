@@ -1,4 +1,4 @@
-import type { BudgetAlert, BudgetEngine } from "@tollgate/budgets";
+import type { AlertRecord, BudgetEngine } from "@tollgate/budgets";
 import type { UsageBatchHandler } from "@tollgate/bus";
 import type { CounterStore } from "@tollgate/counters";
 
@@ -10,13 +10,13 @@ import type { CounterStore } from "@tollgate/counters";
  * commit, rebalance, producer retry — a no-op.
  *
  * Then, where `publishAlerts` is given, the thresholds the batch's budgets
- * reached go out as alerts (see BudgetEngine.alerts): before the offset
+ * reached and their exhaustion forecasts go out as alerts (see BudgetEngine.alerts): before the offset
  * commit, so a crash in between sends them again rather than never.
  */
 export function createAggregatorHandler(
   counters: CounterStore,
   budgets: Pick<BudgetEngine, "applyEvent" | "alerts">,
-  publishAlerts?: (alerts: BudgetAlert[]) => Promise<void>,
+  publishAlerts?: (alerts: AlertRecord[]) => Promise<void>,
 ): UsageBatchHandler {
   return async (events) => {
     // Independent events: issued together, ioredis pipelines them.

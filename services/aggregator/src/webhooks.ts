@@ -1,4 +1,4 @@
-import type { BudgetAlert, BudgetStore } from "@tollgate/budgets";
+import type { AlertRecord, BudgetStore } from "@tollgate/budgets";
 import { type ConsumeLoop, createKafkaPublisher, startConsumeLoop, TOPICS } from "@tollgate/bus";
 import type { Logger } from "@tollgate/kit";
 import type { SqlStore } from "@tollgate/sql";
@@ -45,7 +45,7 @@ export async function startWebhookDispatch(deps: {
   const deadLetters = await createKafkaPublisher(deps.kafka);
   let loop: ConsumeLoop;
   try {
-    loop = await startConsumeLoop<BudgetAlert>({
+    loop = await startConsumeLoop<AlertRecord>({
       kafka: deps.kafka,
       groupId: WEBHOOKS_GROUP,
       topic: TOPICS.alerts,
@@ -73,9 +73,9 @@ export async function startWebhookDispatch(deps: {
   };
 }
 
-function decodeAlert(message: KafkaMessage): BudgetAlert {
+function decodeAlert(message: KafkaMessage): AlertRecord {
   if (!message.value) throw new Error("record has no value");
-  const alert = JSON.parse(message.value.toString("utf8")) as BudgetAlert;
+  const alert = JSON.parse(message.value.toString("utf8")) as AlertRecord;
   if (typeof alert?.alert_id !== "string" || typeof alert.budget_id !== "string") {
     throw new Error("not a budget alert (no alert_id or budget_id)");
   }

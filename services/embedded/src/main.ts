@@ -2,7 +2,14 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { createAggregatorHandler } from "@tollgate/aggregator";
 import { KeyStore } from "@tollgate/auth";
-import { type BudgetEngine, BudgetStore, createMemoryLedger, GrantStore, TierStore } from "@tollgate/budgets";
+import {
+  type BudgetEngine,
+  BudgetStore,
+  createMemoryLedger,
+  GrantStore,
+  oldestOpenWindow,
+  TierStore,
+} from "@tollgate/budgets";
 import { createEmbeddedBus } from "@tollgate/bus";
 import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
 import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "@tollgate/enforcement";
@@ -69,7 +76,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     },
     logger,
   });
-  const rebuilt = await rebuildCounters(store, counters, engine);
+  const rebuilt = await rebuildCounters(store, counters, engine, budgets);
   logger.info(rebuilt, "counters rebuilt from chDB");
   const sweeper = setInterval(() => {
     counters.sweep();
@@ -165,19 +172,23 @@ export async function main(telemetry: Telemetry): Promise<void> {
 }
 
 /**
- * Memory starts empty: rebuild it from chDB, the durable copy. Running
- * totals need the UTC month; budgets may have any window (lifetime, a year
- * rolling), so they replay every stored event.
+ * Memory starts empty: rebuild it from chDB, the durable copy — only what
+ * the open windows need (the UTC month for running totals, each budget's
+ * window, the forecasts' last hour; everything only for a lifetime budget),
+ * as the aggregator does after Redis lost its data. Older events are
+ * counted nowhere, so reading them would only slow the start.
  */
 async function rebuildCounters(
   store: SqlStore,
   counters: CounterStore,
   engine: BudgetEngine,
-): Promise<{ totals: number; budgets: number }> {
+  budgets: BudgetStore,
+): Promise<{ totals: number; budgets: number; from: string }> {
   const now = new Date();
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-  const rebuilt = { totals: 0, budgets: 0 };
-  for await (const page of usageEventsSince(store, 0)) {
+  const from = oldestOpenWindow(budgets.all(), now.getTime());
+  const rebuilt = { totals: 0, budgets: 0, from: new Date(from).toISOString() };
+  for await (const page of usageEventsSince(store, from)) {
     for (const event of page) {
       if (event.timestamp_ms >= monthStart && (await counters.apply(event))) rebuilt.totals++;
       if (await engine.applyEvent(event)) rebuilt.budgets++;

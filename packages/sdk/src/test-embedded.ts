@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runId } from "../../../test/support/engines";
+import { call } from "../../../test/support/http";
+import { eventually, freePort, startTs } from "../../../test/support/processes";
+import { createTollgate, type Tollgate, type TollgateOptions } from "./client";
+
+/**
+ * Embedded Tollgate for the SDK's integration tests (not part of the
+ * package build): one process, an agent key of a fresh org, and that org's
+ * budgets — every user 10,000 tokens a day (block), agent "throttled" 100
+ * tokens a day (throttle), agent "cheap" 0.005 USD an hour (degrade gpt-4o →
+ * gpt-4o-mini, output capped at 256).
+ */
+export async function startEmbeddedTollgate() {
+  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-sdk-"));
+  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  const org = runId("org_sdk_");
+  const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
+  const proc = startTs(
+    "services/embedded/src/index.ts",
+    {
+      TOLLGATE_DATA_DIR: dataDir,
+      INGEST_PORT: String(ports.ingest),
+      ENFORCEMENT_PORT: String(ports.enforcement),
+      REPORTS_PORT: String(ports.reports),
+      TOLLGATE_ADMIN_KEY: adminKey,
+      LOG_LEVEL: "warn",
+    },
+    "embedded",
+  );
+  await proc.waitForOutput(/admin key/, 60_000);
+  const checkUrl = `http://127.0.0.1:${ports.enforcement}`;
+  const ingestUrl = `http://127.0.0.1:${ports.ingest}`;
+  const created = await call("POST", `${checkUrl}/v1/keys`, {
+    key: adminKey,
+    json: { role: "agent", name: "sdk", default_tags: { org_id: org } },
+  });
+  if (created.status !== 201) throw new Error(`agent key: ${created.status} ${JSON.stringify(created.body)}`);
+  const agentKey = created.body.key as string;
+  const budgets: Record<string, Record<string, unknown>> = {
+    [`${org}-user`]: {
+      scope: { type: "user", id: "*" },
+      metric: "tokens",
+      window: { type: "calendar", unit: "day" },
+      limit: 10_000,
+    },
+    [`${org}-throttle`]: {
+      scope: { type: "agent", id: "throttled" },
+      metric: "tokens",
+      window: { type: "calendar", unit: "day" },
+      limit: 100,
+      action: "throttle",
+    },
+    // 400 in + 600 out on gpt-4o (0.007 USD) is past it.
+    [`${org}-cheap`]: {
+      scope: { type: "agent", id: "cheap" },
+      metric: "cost_usd",
+      window: { type: "rolling", seconds: 3600 },
+      limit_usd: "0.005",
+      action: "degrade",
+      degrade: { model_map: { "gpt-4o": "gpt-4o-mini" }, max_output_tokens: 256 },
+    },
+  };
+  for (const [id, body] of Object.entries(budgets)) {
+    const put = await call("PUT", `${checkUrl}/v1/budgets/${id}`, { key: adminKey, json: { ...body, org_id: org } });
+    if (put.status !== 201) throw new Error(`budget ${id}: ${put.status} ${JSON.stringify(put.body)}`);
+  }
+
+  /** A client for a fresh user of the org (per-user budgets start empty). */
+  const client = (options: Partial<TollgateOptions> = {}): { tollgate: Tollgate; userId: string } => {
+    const userId = runId("user_");
+    const tollgate = createTollgate({
+      checkUrl,
+      ingestUrl,
+      apiKey: agentKey,
+      subject: { orgId: org, projectId: "sdk-project", agentId: "sdk-agent", userId },
+      timeoutMs: 5_000,
+      ...options,
+    });
+    return { tollgate, userId };
+  };
+
+  // Budgets are picked up within a second: wait until all three apply.
+  const { tollgate } = client();
+  await eventually(async () => {
+    const throttled = await tollgate.check({ agentId: "throttled", model: "gpt-4o", inputTokens: 1 });
+    const cheap = await tollgate.check({ agentId: "cheap", model: "gpt-4o", inputTokens: 1 });
+    return throttled.budgets.length === 2 && cheap.budgets.length === 2 ? true : undefined;
+  }, "the budgets to apply");
+
+  return {
+    org,
+    agentKey,
+    checkUrl,
+    ingestUrl,
+    ports,
+    client,
+    /** The user's line of the per-user budget and day totals, as /v1/usage reads them. */
+    async userStanding(userId: string) {
+      const usage = await client().tollgate.usage({ userId });
+      return { line: usage.budgets.find((b) => b.id === `${org}-user`), totals: usage.totals.user?.day };
+    },
+    async stop() {
+      await proc.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
