@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -61,6 +61,18 @@ describe("README configuration table", () => {
     expect(unknown, "README names variables no schema has").toEqual([]);
     for (const [name, readers] of schemas) {
       expect([...(table.get(name) ?? [])].sort(), `services listed for ${name}`).toEqual([...readers].sort());
+    }
+  });
+});
+
+describe("README links", () => {
+  it("point at files of this repository that exist, never outside it", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1] as string);
+    expect(targets.length).toBeGreaterThan(3);
+    for (const target of targets) {
+      expect(target, "a link that leaves the repository").not.toMatch(/^(https?:|\.\.\/|\/)/);
+      expect(existsSync(join(ROOT, target.split("#")[0] as string)), `${target} exists`).toBe(true);
     }
   });
 });
