@@ -15,9 +15,19 @@ export async function openChdbStore(options: { path: string; database: string })
   // USE is per session and persists, so unqualified table names resolve here.
   await session.queryAsync(`USE ${database}`);
 
-  const run = async (sql: string, format?: string) => {
-    return session.queryAsync(sql, format ? { format } : {});
+  // Every call in flight, so close() can wait for them: closing the session
+  // (a synchronous native call) while a query runs on chDB's thread can block
+  // the process for good — a late refresh of keys or budgets at shutdown did.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    inFlight.add(promise);
+    void promise.then(
+      () => inFlight.delete(promise),
+      () => inFlight.delete(promise),
+    );
+    return promise;
   };
+  const run = (sql: string, format?: string) => track(session.queryAsync(sql, format ? { format } : {}));
 
   const store: SqlStore = {
     engine: "chdb",
@@ -39,16 +49,18 @@ export async function openChdbStore(options: { path: string; database: string })
     },
     async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>) {
       if (rows.length === 0) return;
-      await session.insert({ table: `${database}.${quoteIdentifier(table)}`, values: rows });
+      await track(session.insert({ table: `${database}.${quoteIdentifier(table)}`, values: rows }));
     },
     async insertJsonLines(table: string, lines: ReadonlyArray<string>) {
       if (lines.length === 0) return;
       // chDB's raw insert: the bytes go to the engine's parser as they are.
-      await session.insert({
-        table: `${database}.${quoteIdentifier(table)}`,
-        values: `${lines.join("\n")}\n`,
-        format: "JSONEachRow",
-      });
+      await track(
+        session.insert({
+          table: `${database}.${quoteIdentifier(table)}`,
+          values: `${lines.join("\n")}\n`,
+          format: "JSONEachRow",
+        }),
+      );
     },
     async version() {
       const text = (await run("SELECT version() AS v", "JSONEachRow")).text();
@@ -58,6 +70,7 @@ export async function openChdbStore(options: { path: string; database: string })
       await run("SELECT 1");
     },
     async close() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       session.close();
     },
   };
