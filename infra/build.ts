@@ -12,7 +12,9 @@
 // external and is loaded from node_modules as installed, so native code
 // (chDB), the kafkajs patch and the OpenTelemetry require hooks behave as
 // under tsx. Packages published on their own (@tollgate/sdk) are compiled by
-// their tsconfig.build.json into their own dist/ (ESM + .d.ts) as well.
+// their tsconfig.build.json into their own dist/ (ESM + .d.ts) as well, and
+// each integration (integrations/*) by its own build.ts — the OpenClaw plugin
+// is one self-contained JS file the gateway loads.
 // Usage: node --import tsx infra/build.ts
 import { execFileSync } from "node:child_process";
 import {
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
   rmSync(DIST, { recursive: true, force: true });
   // First, so that dist/package.json stays the last thing written (test/e2e/build.e2e.test.ts dates the build by it).
   buildPublishedPackages();
+  buildIntegrations();
 
   const used = new Set<string>();
   for (const [name, entry] of Object.entries(entries)) {
@@ -121,6 +124,17 @@ function buildPublishedPackages(): void {
     rmSync(join(dir, "dist"), { recursive: true, force: true });
     execFileSync(process.execPath, [tsc, "-p", config], { cwd: ROOT, stdio: "inherit" });
     console.log(`built ${relative(ROOT, join(dir, "dist"))}/`);
+  }
+}
+
+/** integrations/<name>/build.ts bundles what a host application loads (the OpenClaw gateway: plain JS, no install). */
+function buildIntegrations(): void {
+  const dir = join(ROOT, "integrations");
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const script = join(dir, name, "build.ts");
+    if (!existsSync(script)) continue;
+    execFileSync(process.execPath, ["--import", "tsx", script], { cwd: ROOT, stdio: "inherit" });
   }
 }
 

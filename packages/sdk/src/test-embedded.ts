@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { runId } from "../../../test/support/engines";
 import { call } from "../../../test/support/http";
-import { eventually, freePort, startTs } from "../../../test/support/processes";
+import { eventually } from "../../../test/support/processes";
+import { startStack } from "../../../test/support/stack";
 import { createTollgate, type Tollgate, type TollgateOptions } from "./client";
 
 /**
@@ -11,28 +9,15 @@ import { createTollgate, type Tollgate, type TollgateOptions } from "./client";
  * package build): one process, an agent key of a fresh org, and that org's
  * budgets — every user 10,000 tokens a day (block), agent "throttled" 100
  * tokens a day (throttle), agent "cheap" 0.005 USD an hour (degrade gpt-4o →
- * gpt-4o-mini, output capped at 256).
+ * gpt-4o-mini and claude-sonnet-4-6 → claude-haiku-4-5, output capped at 256).
  */
 export async function startEmbeddedTollgate() {
-  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-sdk-"));
-  const adminKey = `admin-${runId()}-${runId()}-${runId()}`;
+  const stack = await startStack("embedded");
+  const { adminKey } = stack;
   const org = runId("org_sdk_");
-  const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
-  const proc = startTs(
-    "services/embedded/src/index.ts",
-    {
-      TOLLGATE_DATA_DIR: dataDir,
-      INGEST_PORT: String(ports.ingest),
-      ENFORCEMENT_PORT: String(ports.enforcement),
-      REPORTS_PORT: String(ports.reports),
-      TOLLGATE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "warn",
-    },
-    "embedded",
-  );
-  await proc.waitForOutput(/admin key/, 60_000);
-  const checkUrl = `http://127.0.0.1:${ports.enforcement}`;
-  const ingestUrl = `http://127.0.0.1:${ports.ingest}`;
+  const ports = { enforcement: Number(new URL(stack.enforcementUrl).port) };
+  const checkUrl = stack.enforcementUrl;
+  const ingestUrl = stack.ingestUrl;
   const created = await call("POST", `${checkUrl}/v1/keys`, {
     key: adminKey,
     json: { role: "agent", name: "sdk", default_tags: { org_id: org } },
@@ -60,7 +45,10 @@ export async function startEmbeddedTollgate() {
       window: { type: "rolling", seconds: 3600 },
       limit_usd: "0.005",
       action: "degrade",
-      degrade: { model_map: { "gpt-4o": "gpt-4o-mini" }, max_output_tokens: 256 },
+      degrade: {
+        model_map: { "gpt-4o": "gpt-4o-mini", "claude-sonnet-4-6": "claude-haiku-4-5" },
+        max_output_tokens: 256,
+      },
     },
   };
   for (const [id, body] of Object.entries(budgets)) {
@@ -103,8 +91,7 @@ export async function startEmbeddedTollgate() {
       return { line: usage.budgets.find((b) => b.id === `${org}-user`), totals: usage.totals.user?.day };
     },
     async stop() {
-      await proc.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      await stack.stop();
     },
   };
 }
