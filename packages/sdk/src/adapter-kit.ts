@@ -1,5 +1,23 @@
+import type { Tollgate } from "./client.js";
 import type { GuardedCall } from "./guard.js";
-import type { UsageCounts } from "./types.js";
+import type { Subject, UsageCounts } from "./types.js";
+
+/** The options every provider adapter takes (`withTollgate(client, options)`). */
+export interface AdapterOptions {
+  /** What `createTollgate` returns. */
+  tollgate: Tollgate;
+  /** Identities of this client's calls, over the Tollgate client's subject. Wrap per user: wrapping is cheap. */
+  subject?: Subject;
+  /** Input tokens of a request body; default: the text of its prompt parts / 4, a rough estimate. */
+  estimateInputTokens?: (body: Record<string, unknown>) => number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: request bodies and results are the provider SDK's, passed through
+export type Body = Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: as above
+export type Create = (body: Body, options?: Record<string, any>) => Promise<any>;
+// biome-ignore lint/suspicious/noExplicitAny: so that a provider SDK's overloaded `create` fits
+export type AnyCreate = (...args: any[]) => any;
 
 /**
  * What the provider-SDK adapters (`/openai`, `/anthropic`) share: swapping a

@@ -1,6 +1,16 @@
-import { count, estimateTokens, overrideMethods, settledStream, settleStreamed, textLength } from "./adapter-kit.js";
-import type { Tollgate } from "./client.js";
-import type { Subject, UsageCounts } from "./types.js";
+import {
+  type AdapterOptions,
+  type AnyCreate,
+  type Body,
+  type Create,
+  count,
+  estimateTokens,
+  overrideMethods,
+  settledStream,
+  settleStreamed,
+  textLength,
+} from "./adapter-kit.js";
+import type { UsageCounts } from "./types.js";
 
 /**
  * Tollgate around the Anthropic TypeScript SDK (`@anthropic-ai/sdk`):
@@ -9,21 +19,7 @@ import type { Subject, UsageCounts } from "./types.js";
  * the SDK, an optional peer dependency.
  */
 
-export interface AnthropicTollgateOptions {
-  /** What `createTollgate` returns. */
-  tollgate: Tollgate;
-  /** Identities of this client's calls, over the Tollgate client's subject. Wrap per user: wrapping is cheap. */
-  subject?: Subject;
-  /** Input tokens of a request body; default: the text of its system prompt and messages / 4, a rough estimate. */
-  estimateInputTokens?: (body: Record<string, unknown>) => number;
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: request bodies and results are the SDK's, passed through
-type Body = Record<string, any>;
-// biome-ignore lint/suspicious/noExplicitAny: as above
-type Create = (body: Body, options?: Record<string, any>) => Promise<any>;
-// biome-ignore lint/suspicious/noExplicitAny: so that the SDK's overloaded `create` fits
-type AnyCreate = (...args: any[]) => any;
+export type AnthropicTollgateOptions = AdapterOptions;
 
 /** What the adapter needs of an Anthropic client (`new Anthropic()` fits). */
 export interface AnthropicLike {

@@ -1,6 +1,16 @@
-import { count, estimateTokens, overrideMethods, settledStream, settleStreamed, textLength } from "./adapter-kit.js";
-import type { Tollgate } from "./client.js";
-import type { Subject, UsageCounts } from "./types.js";
+import {
+  type AdapterOptions,
+  type AnyCreate,
+  type Body,
+  type Create,
+  count,
+  estimateTokens,
+  overrideMethods,
+  settledStream,
+  settleStreamed,
+  textLength,
+} from "./adapter-kit.js";
+import type { UsageCounts } from "./types.js";
 
 /**
  * Tollgate around the OpenAI Node SDK (`openai` 6; 7, which needs Node 22,
@@ -12,21 +22,7 @@ import type { Subject, UsageCounts } from "./types.js";
  * peer dependency.
  */
 
-export interface OpenAITollgateOptions {
-  /** What `createTollgate` returns. */
-  tollgate: Tollgate;
-  /** Identities of this client's calls, over the Tollgate client's subject. Wrap per user: wrapping is cheap. */
-  subject?: Subject;
-  /** Input tokens of a request body; default: its messages' (or input's) text length / 4, a rough estimate. */
-  estimateInputTokens?: (body: Record<string, unknown>) => number;
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: request bodies and results are the SDK's, passed through
-type Body = Record<string, any>;
-// biome-ignore lint/suspicious/noExplicitAny: as above
-type Create = (body: Body, options?: Record<string, any>) => Promise<any>;
-// biome-ignore lint/suspicious/noExplicitAny: so that the SDK's overloaded `create` fits
-type AnyCreate = (...args: any[]) => any;
+export type OpenAITollgateOptions = AdapterOptions;
 
 /** What the adapter needs of an OpenAI client (`new OpenAI()` fits). */
 export interface OpenAILike {
