@@ -13,8 +13,8 @@
 // (chDB), the kafkajs patch and the OpenTelemetry require hooks behave as
 // under tsx. Packages published on their own (@tollgate/sdk) are compiled by
 // their tsconfig.build.json into their own dist/ (ESM + .d.ts) as well, and
-// each integration (integrations/*) by its own build.ts — the OpenClaw plugin
-// is one self-contained JS file the gateway loads.
+// each integration (integrations/*) or package with a build.ts by that script —
+// the OpenClaw plugin and the CLI are each one self-contained JS file.
 // Usage: node --import tsx infra/build.ts
 import { execFileSync } from "node:child_process";
 import {
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   rmSync(DIST, { recursive: true, force: true });
   // First, so that dist/package.json stays the last thing written (test/e2e/build.e2e.test.ts dates the build by it).
   buildPublishedPackages();
-  buildIntegrations();
+  buildBundles();
 
   const used = new Set<string>();
   for (const [name, entry] of Object.entries(entries)) {
@@ -127,14 +127,20 @@ function buildPublishedPackages(): void {
   }
 }
 
-/** integrations/<name>/build.ts bundles what a host application loads (the OpenClaw gateway: plain JS, no install). */
-function buildIntegrations(): void {
-  const dir = join(ROOT, "integrations");
-  if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) {
-    const script = join(dir, name, "build.ts");
-    if (!existsSync(script)) continue;
-    execFileSync(process.execPath, ["--import", "tsx", script], { cwd: ROOT, stdio: "inherit" });
+/**
+ * integrations/<name>/build.ts bundles what a host application loads (the
+ * OpenClaw gateway: plain JS, no install); packages/<name>/build.ts a package
+ * published as one bundle (the CLI, which carries the budget schema inside).
+ */
+function buildBundles(): void {
+  for (const group of ["integrations", "packages"]) {
+    const dir = join(ROOT, group);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const script = join(dir, name, "build.ts");
+      if (!existsSync(script)) continue;
+      execFileSync(process.execPath, ["--import", "tsx", script], { cwd: ROOT, stdio: "inherit" });
+    }
   }
 }
 

@@ -241,7 +241,8 @@ export function budgetScenario(target: () => SkeletonTarget): void {
       expect(reply.status).toBe(400);
       expect(reply.body.errors.map((e: { path: string }) => e.path)).toEqual(["input_tokens"]);
     }
-    const big = JSON.stringify({ ...ask, feature: "x".repeat(20_000) });
+    // Past the check's 256 KiB body limit (raised from 16 KiB for `messages`).
+    const big = JSON.stringify({ ...ask, feature: "x".repeat(300_000) });
     for (const reply of await both({ key: agentKey, raw: big, contentType: "application/json" })) {
       expect(reply.status).toBe(413);
       expect(reply.body).toMatchObject({ error: "payload_too_large" });
@@ -259,6 +260,85 @@ export function budgetScenario(target: () => SkeletonTarget): void {
     const text = await call("POST", url, { key: agentKey, raw: "user_id=u", contentType: "text/plain" });
     expect(text.status).toBe(400);
     expect(text.body.error).toBe("invalid_request");
+  });
+
+  it("counts input tokens from messages or a prompt, holds the counted amount, and says what it counted", async () => {
+    const user = runId("user_");
+    const ask = { project_id: project, user_id: user, agent_id: "estimator", model: "gpt-4o" };
+    // The OpenAI cookbook's example: 124 prompt tokens on gpt-4o, as the API counts them.
+    const messages = [
+      {
+        role: "system",
+        content: "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.",
+      },
+      { role: "system", name: "example_user", content: "New synergies will help drive top-line growth." },
+      { role: "system", name: "example_assistant", content: "Things working well together will increase revenue." },
+      {
+        role: "system",
+        name: "example_user",
+        content: "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.",
+      },
+      {
+        role: "system",
+        name: "example_assistant",
+        content: "Let's talk later when we're less busy about how to do better.",
+      },
+      {
+        role: "user",
+        content: "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+      },
+    ];
+    const held = await check({ ...ask, messages, max_output_tokens: 50, reserve: true });
+    expect(held.status).toBe(200);
+    expect(held.body).toMatchObject({ decision: "allow", input_tokens: 124, input_tokens_estimated: false });
+    expect(held.body.reservation_id).toEqual(expect.any(String));
+    const usage = await call("GET", `${target().enforcementUrl}/v1/usage?user_id=${user}&project_id=${project}`, {
+      key: agentKey,
+    });
+    const line = usage.body.budgets.find((b: { id: string }) => b.id === `${org}-user`);
+    expect(line).toMatchObject({ member: user, used: 0, reserved: 124 + 50 });
+
+    // Both paths count alike: plain JSON (direct) and gzip (Express).
+    const url = `${target().enforcementUrl}/v1/check`;
+    for (const reply of await callPlainAndGzipped("POST", url, {
+      key: agentKey,
+      json: { org_id: org, ...ask, prompt: "hello", max_output_tokens: 1 },
+    })) {
+      expect(reply.body).toMatchObject({ decision: "allow", input_tokens: 1, input_tokens_estimated: false });
+    }
+
+    // Without max_output_tokens the model's output limit from the price table is the
+    // estimate: gpt-4o's 16,384 does not fit the user's 1,000 a day.
+    const uncapped = await check({ ...ask, prompt: "hello" });
+    expect(uncapped.body).toMatchObject({ decision: "deny", max_output_tokens: 16_384, input_tokens: 1 });
+
+    // Anthropic's shape (system + content blocks) on a Claude model: a stated approximation.
+    const claude = await check({
+      ...ask,
+      model: "claude-sonnet-4-5",
+      system: [{ type: "text", text: "Be brief.", cache_control: { type: "ephemeral" } }],
+      messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }],
+      max_output_tokens: 10,
+    });
+    expect(claude.body).toMatchObject({ decision: "allow", input_tokens_estimated: true });
+    expect(claude.body.input_tokens).toBeGreaterThan(8);
+
+    // One source of input tokens, text validated like any other: 400s naming the field.
+    const refused = async (body: Record<string, unknown>) => {
+      const reply = await check({ ...ask, ...body });
+      expect(reply.status).toBe(400);
+      return reply.body.errors.map((e: { path: string }) => e.path);
+    };
+    expect(await refused({ input_tokens: 10, messages })).toEqual(["messages"]);
+    expect(await refused({ messages, prompt: "hi" })).toEqual(["prompt"]);
+    expect(await refused({ system: "Be brief." })).toEqual(["system"]);
+    expect(await refused({ messages: [] })).toEqual(["messages"]);
+    expect(await refused({ messages: [{ role: "user", content: "bad \ud800 text" }] })).toEqual([
+      "messages[0].content",
+    ]);
+    expect(await refused({ messages: [{ role: "user", content: [{ type: "image", url: "x" }] }] })).toEqual([
+      "messages[0].content",
+    ]);
   });
 
   it("applies tier budgets to assigned users and admin grants until they expire", async () => {

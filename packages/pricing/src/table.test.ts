@@ -152,3 +152,16 @@ describe("the shipped table", () => {
     expect(price.known && price.price.prices.input_cost_per_token).toBe(2_500_000);
   });
 });
+
+describe("output limits", () => {
+  it("gives a model's max_output_tokens as its price is found, null when the table has none", () => {
+    expect(table.maxOutputTokens("gpt-4o")).toBe(16_384);
+    expect(table.maxOutputTokens("openai/gpt-4o")).toBe(16_384);
+    // A dated snapshot the table does not list: its model's limit, as its price.
+    expect(table.maxOutputTokens("gpt-4o-2099-01-01")).toBe(16_384);
+    expect(table.maxOutputTokens("claude-sonnet-4-5")).toBe(64_000);
+    expect(table.maxOutputTokens("no-such-model")).toBeNull();
+    const custom = loadPriceTable({ overrides: { "my-model": { input_cost_per_token: 1e-6 } } });
+    expect(custom.maxOutputTokens("my-model")).toBeNull();
+  });
+});

@@ -16,6 +16,8 @@ export interface PriceTable {
   lookup(model: string, provider?: string): Lookup;
   /** Never 0 for an unknown model: it says it does not know. */
   cost(model: string, usage: TokenCounts, provider?: string): Cost;
+  /** The model's output limit (LiteLLM's `max_output_tokens`), found as `lookup` finds its price; null when the table has none. */
+  maxOutputTokens(model: string, provider?: string): number | null;
   readonly size: number;
   /** How many prices had more precision than a pico-USD and were rounded. */
   readonly roundedPrices: number;
@@ -100,6 +102,7 @@ export function loadPriceTable(options: { overridesFile?: string; overrides?: Pr
 
   let roundedPrices = 0;
   const exact = new Map<string, ModelPrice>();
+  const outputLimits = new Map<string, number>();
   const folded = new Map<string, string>();
   for (const [model, spec] of Object.entries(merged)) {
     exact.set(
@@ -107,6 +110,8 @@ export function loadPriceTable(options: { overridesFile?: string; overrides?: Pr
       toModelPrice(spec, () => roundedPrices++),
     );
     if (!folded.has(model.toLowerCase())) folded.set(model.toLowerCase(), model);
+    const limit = spec.max_output_tokens;
+    if (typeof limit === "number" && Number.isSafeInteger(limit) && limit > 0) outputLimits.set(model, limit);
   }
 
   const find = (name: string): string | undefined => (exact.has(name) ? name : folded.get(name.toLowerCase()));
@@ -138,6 +143,10 @@ export function loadPriceTable(options: { overridesFile?: string; overrides?: Pr
       const found = lookup(model, provider);
       if (!found.known) return { known: false, model, reason: "unknown model" };
       return { known: true, key: found.key, estimated: found.estimated, ...costOf(found.price, usage) };
+    },
+    maxOutputTokens(model, provider) {
+      const found = lookup(model, provider);
+      return found.known ? (outputLimits.get(found.key) ?? null) : null;
     },
     size: exact.size,
     roundedPrices,

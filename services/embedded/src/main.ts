@@ -117,6 +117,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       tiers,
       engine,
       logger,
+      prices,
       webhooks: { ...webhooks, scheduled: () => dispatcher.poke() },
     }),
   );
@@ -133,7 +134,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   );
   const reportsServer = await listen(reportsApp, env.REPORTS_PORT, env.TOLLGATE_HOST);
   const enforcementServer = await listen(
-    withDirectRoutes(enforcementApp, enforcementDirectRoutes({ engine, keys }), logger),
+    withDirectRoutes(enforcementApp, enforcementDirectRoutes({ engine, keys, prices }), logger),
     env.ENFORCEMENT_PORT,
     env.TOLLGATE_HOST,
   );

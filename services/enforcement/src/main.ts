@@ -54,6 +54,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   // The API only writes endpoints and schedules test and replay deliveries; the aggregator's dispatcher sends them.
   const webhooks = await openWebhookParts(store, env, env.TOLLGATE_ADMIN_KEY);
   const countersState = watchCountersState(redis, redisKeys);
+  const prices = loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {});
   const engine = budgetEngineFor({
     logger,
     trusted: countersState.complete,
@@ -62,7 +63,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
     tiers,
     ledger: createRedisLedger(redis, redisKeys.budgetHolds),
     keys: redisKeys,
-    prices: loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {}),
+    prices,
     env,
   });
 
@@ -75,10 +76,10 @@ export async function main(telemetry: Telemetry): Promise<void> {
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger, webhooks }));
+  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger, webhooks, prices }));
   finishHttpApp(app, logger);
   const server = await listen(
-    withDirectRoutes(app, enforcementDirectRoutes({ engine, keys }), logger),
+    withDirectRoutes(app, enforcementDirectRoutes({ engine, keys, prices }), logger),
     env.ENFORCEMENT_PORT,
     env.ENFORCEMENT_HOST,
   );

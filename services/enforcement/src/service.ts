@@ -28,6 +28,13 @@ export interface EnforcementDeps {
   clock?: () => number;
   /** The webhooks API; `scheduled` tells an in-process dispatcher (embedded mode) to send at once. */
   webhooks?: WebhookParts & { scheduled?: () => void };
+  /** The price table: a check that sends its prompt without max_output_tokens holds the model's output limit. */
+  prices?: PriceTable;
+}
+
+/** What /v1/check needs from the price table, in both of its routes. */
+function checkOptions(prices: PriceTable | undefined) {
+  return prices ? { outputLimit: (model: string, provider?: string) => prices.maxOutputTokens(model, provider) } : {};
 }
 
 export { budgetEngineEnvShape } from "./env";
@@ -82,8 +89,8 @@ export function budgetEngineFor(deps: {
  * The routes served ahead of Express (see DirectRoute), the same in both
  * modes: pass them to withDirectRoutes with the app of createEnforcementRouter.
  */
-export function enforcementDirectRoutes(deps: Pick<EnforcementDeps, "engine" | "keys">): DirectRoute[] {
-  return [checkDirectRoute(deps.engine, deps.keys)];
+export function enforcementDirectRoutes(deps: Pick<EnforcementDeps, "engine" | "keys" | "prices">): DirectRoute[] {
+  return [checkDirectRoute(deps.engine, deps.keys, checkOptions(deps.prices))];
 }
 
 /** Enforcement's routes, the same in both modes; the stores decide Redis or memory. */
@@ -92,7 +99,7 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
   // The hot path first: every inference asks /v1/check, so it is matched
   // before the admin routers' layers are walked (plain JSON checks do not
   // even get here: see enforcementDirectRoutes).
-  router.post("/v1/check", ...checkMiddleware(deps.keys), checkRoute(deps.engine));
+  router.post("/v1/check", ...checkMiddleware(deps.keys), checkRoute(deps.engine, checkOptions(deps.prices)));
   router.use(keysRouter(deps.keys));
   router.use(
     budgetsRouter({
