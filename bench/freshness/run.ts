@@ -8,7 +8,7 @@
  *   pnpm bench:freshness [--seconds 20] [--rate 2000]
  */
 import { parseArgs } from "node:util";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
+import { distributedEnv, dropDatabase, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
 import { type RunningProcess, startService } from "../../test/support/processes";
 import { percentile } from "../ingest/table";
@@ -44,13 +44,13 @@ async function main(): Promise<void> {
 
   try {
     const env = {
-      KAFKA_BROKERS: broker.brokers,
-      REDIS_URL: engineEnv().redisUrl,
-      REDIS_KEY_PREFIX: runId("fresh"),
-      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-      CLICKHOUSE_DATABASE: store.database,
-      TOLLGATE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "info",
+      ...distributedEnv({
+        brokers: broker.brokers,
+        database: store.database,
+        adminKey,
+        keyPrefix: runId("fresh"),
+        logLevel: "info",
+      }),
     };
     const start = async (name: string) => {
       const { proc, url } = await startService(name, env);

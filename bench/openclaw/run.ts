@@ -12,10 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildOpenClawPlugin } from "../../integrations/openclaw/build";
-import { runId } from "../../test/support/engines";
 import { call } from "../../test/support/http";
 import { chatTurn, ensureOpenClaw, startFakeProvider, startGateway } from "../../test/support/openclaw";
-import { freePort, REPO_ROOT, startTs } from "../../test/support/processes";
+import { REPO_ROOT } from "../../test/support/processes";
+import { startStack } from "../../test/support/stack";
 
 const { values: args } = parseArgs({ options: { turns: { type: "string", default: "50" } } });
 const turns = Number(args.turns);
@@ -24,23 +24,9 @@ const percentile = (sorted: number[], p: number) =>
 
 ensureOpenClaw();
 await buildOpenClawPlugin();
-const dataDir = mkdtempSync(join(tmpdir(), "tollgate-bench-openclaw-"));
-const adminKey = `admin-${runId()}-${runId()}`;
-const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
-const tollgate = startTs(
-  "services/embedded/src/index.ts",
-  {
-    TOLLGATE_DATA_DIR: dataDir,
-    INGEST_PORT: String(ports.ingest),
-    ENFORCEMENT_PORT: String(ports.enforcement),
-    REPORTS_PORT: String(ports.reports),
-    TOLLGATE_ADMIN_KEY: adminKey,
-    LOG_LEVEL: "warn",
-  },
-  "embedded",
-);
-await tollgate.waitForOutput(/admin key/, 60_000);
-const enforcement = `http://127.0.0.1:${ports.enforcement}`;
+const tollgate = await startStack("embedded");
+const adminKey = tollgate.adminKey;
+const enforcement = tollgate.enforcementUrl;
 const key = await call("POST", `${enforcement}/v1/keys`, {
   key: adminKey,
   json: { role: "agent", name: "bench", default_tags: { org_id: "bench" } },
@@ -67,7 +53,7 @@ async function measure(withPlugin: boolean) {
       pluginDir: join(REPO_ROOT, "integrations", "openclaw"),
       pluginConfig: {
         url: enforcement,
-        ingestUrl: `http://127.0.0.1:${ports.ingest}`,
+        ingestUrl: tollgate.ingestUrl,
         apiKey: key.body.key,
         orgId: "bench",
       },
@@ -102,5 +88,4 @@ try {
 } finally {
   await provider.close();
   await tollgate.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 }

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
+import { distributedEnv, dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
 import { freePort, REPO_ROOT, type RunningProcess, startBuilt, waitReady } from "../../test/support/processes";
 import { CHECK_BODY } from "../check/request";
@@ -102,13 +102,13 @@ async function distributed(key: string): Promise<Measured[]> {
   const procs: Record<string, RunningProcess> = {};
   try {
     const base = {
-      KAFKA_BROKERS: broker.brokers,
-      REDIS_URL: engineEnv().redisUrl,
-      REDIS_KEY_PREFIX: runId("rss"),
-      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-      CLICKHOUSE_DATABASE: store.database,
-      TOLLGATE_ADMIN_KEY: key,
-      LOG_LEVEL: "warn",
+      ...distributedEnv({
+        brokers: broker.brokers,
+        database: store.database,
+        adminKey: key,
+        keyPrefix: runId("rss"),
+        logLevel: "warn",
+      }),
     };
     const urls: Record<string, string> = {};
     for (const name of ["ingest", "enforcement", "aggregator", "sink", "reports"]) {

@@ -27,7 +27,7 @@ import {
   WebhookStore,
 } from "@tollgate/webhooks";
 import { Webhook } from "standardwebhooks";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../../test/support/engines";
+import { distributedEnv, dropDatabase, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
 import { type RunningProcess, startService } from "../../test/support/processes";
 import { percentile } from "../ingest/table";
@@ -182,15 +182,15 @@ async function latency(): Promise<void> {
   });
   try {
     const env = {
-      KAFKA_BROKERS: broker.brokers,
-      REDIS_URL: engineEnv().redisUrl,
-      REDIS_KEY_PREFIX: runId("whb"),
-      CLICKHOUSE_URL: engineEnv().clickhouseUrl,
-      CLICKHOUSE_DATABASE: store.database,
-      TOLLGATE_ADMIN_KEY: adminKey,
+      ...distributedEnv({
+        brokers: broker.brokers,
+        database: store.database,
+        adminKey,
+        keyPrefix: runId("whb"),
+        logLevel: "warn",
+      }),
       TOLLGATE_WEBHOOK_ALLOW_HTTP: "true",
       TOLLGATE_WEBHOOK_ALLOW_PRIVATE: "true",
-      LOG_LEVEL: "warn",
     };
     const start = async (name: string) => {
       const { proc, url } = await startService(name, { ...env, LOG_LEVEL: "info" });

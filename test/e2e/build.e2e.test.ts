@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openServerStore, type SqlStore } from "@tollgate/sql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dropDatabase, engineEnv, runId } from "../support/engines";
+import { distributedEnv, dropDatabase, engineEnv, runId } from "../support/engines";
 import { call } from "../support/http";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import {
@@ -70,13 +70,13 @@ describe("pnpm build output, distributed mode with plain node", () => {
     expect(await migrator.exited(), migrator.output()).toBe(0);
     store = await openServerStore({ url: engines.clickhouseUrl, database });
     const base = {
-      KAFKA_BROKERS: broker.brokers,
-      REDIS_URL: engines.redisUrl,
-      REDIS_KEY_PREFIX: runId("build"),
-      CLICKHOUSE_URL: engines.clickhouseUrl,
-      CLICKHOUSE_DATABASE: database,
-      TOLLGATE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "info",
+      ...distributedEnv({
+        brokers: broker.brokers,
+        database,
+        adminKey,
+        keyPrefix: runId("build"),
+        logLevel: "info",
+      }),
     };
     await Promise.all(
       DISTRIBUTED.map(async (name) => {

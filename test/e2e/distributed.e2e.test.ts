@@ -4,7 +4,7 @@ import type { SqlStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
+import { distributedEnv, dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { eventually, type RunningProcess, startTs, waitReady } from "../support/processes";
 import { budgetScenario } from "./budget-scenario";
@@ -34,13 +34,13 @@ describe("walking skeleton, distributed mode", () => {
     broker = await startPrivateBroker();
     store = await freshClickHouseDatabase();
     const base = {
-      KAFKA_BROKERS: broker.brokers,
-      REDIS_URL: engines.redisUrl,
-      REDIS_KEY_PREFIX: runId("e2e"),
-      CLICKHOUSE_URL: engines.clickhouseUrl,
-      CLICKHOUSE_DATABASE: store.database,
-      TOLLGATE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "warn",
+      ...distributedEnv({
+        brokers: broker.brokers,
+        database: store.database,
+        adminKey,
+        keyPrefix: runId("e2e"),
+        logLevel: "warn",
+      }),
     };
     const start = (name: keyof typeof ports, portVar: string) => {
       const proc = startTs(

@@ -15,7 +15,8 @@ import {
   startFakeProvider,
   startGateway,
 } from "../support/openclaw";
-import { eventually, freePort, REPO_ROOT, type RunningProcess, startTs } from "../support/processes";
+import { eventually, REPO_ROOT } from "../support/processes";
+import { type Stack, startStack } from "../support/stack";
 
 /**
  * The OpenClaw plugin on the real gateway (openclaw 2026.9.6 on Node 24,
@@ -57,13 +58,12 @@ async function startHangableRelay(targetPort: number) {
 }
 
 describe("OpenClaw plugin on the real gateway", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tollgate-openclaw-"));
   const runDir = mkdtempSync(join(tmpdir(), "openclaw-run-"));
-  const adminKey = `admin-${runId()}-${runId()}`;
+  let adminKey = "";
   const org = runId("org_oc_");
   const user = (name: string) => `${name}-${runId("")}`;
   const owner = user("owner"); // the CLI's main session has no user of its own: the plugin's defaultUser
-  let tollgate: RunningProcess | undefined;
+  let tollgate: Stack | undefined;
   let provider: Awaited<ReturnType<typeof startFakeProvider>>;
   let relay: Awaited<ReturnType<typeof startHangableRelay>>;
   let gateway: Gateway;
@@ -88,28 +88,19 @@ describe("OpenClaw plugin on the real gateway", () => {
         return usage.totals.user?.day.tokens === tokens ? usage : undefined;
       }, `${userId}'s usage to reach ${tokens} tokens`);
     } catch (err) {
-      throw new Error(`${String(err)}; last seen ${JSON.stringify(last)}\n${tollgate?.output().slice(-2000)}`);
+      throw new Error(
+        `${String(err)}; last seen ${JSON.stringify(last)}\n${tollgate?.processes()[0]?.output().slice(-2000)}`,
+      );
     }
   };
 
   beforeAll(async () => {
     ensureOpenClaw(); // first run: ~45 s of npm; then nothing
     const pluginBuilt = buildOpenClawPlugin();
-    const ports = { ingest: await freePort(), enforcement: await freePort(), reports: await freePort() };
-    tollgate = startTs(
-      "services/embedded/src/index.ts",
-      {
-        TOLLGATE_DATA_DIR: dataDir,
-        INGEST_PORT: String(ports.ingest),
-        ENFORCEMENT_PORT: String(ports.enforcement),
-        REPORTS_PORT: String(ports.reports),
-        TOLLGATE_ADMIN_KEY: adminKey,
-        LOG_LEVEL: "warn",
-      },
-      "embedded",
-    );
-    await tollgate.waitForOutput(/admin key/, 60_000);
-    enforcement = `http://127.0.0.1:${ports.enforcement}`;
+    tollgate = await startStack("embedded");
+    adminKey = tollgate.adminKey;
+    enforcement = tollgate.enforcementUrl;
+    const ports = { enforcement: Number(new URL(tollgate.enforcementUrl).port) };
     const agentKey = await call("POST", `${enforcement}/v1/keys`, {
       key: adminKey,
       json: { role: "agent", name: "openclaw", default_tags: { org_id: org } },
@@ -155,7 +146,7 @@ describe("OpenClaw plugin on the real gateway", () => {
       providerUrl: provider.url,
       pluginConfig: {
         checkUrl: relay.url,
-        ingestUrl: `http://127.0.0.1:${ports.ingest}`,
+        ingestUrl: tollgate.ingestUrl,
         apiKey: agentKey.body.key,
         orgId: org,
         projectId: "openclaw-e2e",
@@ -173,7 +164,6 @@ describe("OpenClaw plugin on the real gateway", () => {
     await provider?.close();
     await relay?.close();
     await tollgate?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
     // KEEP_OPENCLAW_RUN=1 keeps the gateway's folder (config, logs/openclaw.log with the plugin's lines) to debug a run.
     if (!process.env.KEEP_OPENCLAW_RUN) rmSync(runDir, { recursive: true, force: true });
     else console.log(`kept ${runDir}`);

@@ -55,3 +55,27 @@ export function sqlEngines(prefix: string): {
     cleanup: () => rmSync(chdbDir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * The environment every distributed service of a test or bench run shares:
+ * its private broker, the shared Redis under its own key prefix, its own
+ * ClickHouse database, its admin key.
+ */
+export function distributedEnv(run: {
+  brokers: string;
+  database: string;
+  adminKey: string;
+  keyPrefix: string;
+  logLevel?: string;
+}): Record<string, string> {
+  const engines = engineEnv();
+  return {
+    KAFKA_BROKERS: run.brokers,
+    REDIS_URL: engines.redisUrl,
+    REDIS_KEY_PREFIX: run.keyPrefix,
+    CLICKHOUSE_URL: engines.clickhouseUrl,
+    CLICKHOUSE_DATABASE: run.database,
+    TOLLGATE_ADMIN_KEY: run.adminKey,
+    LOG_LEVEL: run.logLevel ?? "warn",
+  };
+}

@@ -7,7 +7,7 @@ import type { SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
-import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "./engines";
+import { distributedEnv, dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "./engines";
 import { type PrivateBroker, startPrivateBroker } from "./mock-broker";
 import { eventually, freePort, type RunningProcess, startTs, waitReady } from "./processes";
 
@@ -107,13 +107,13 @@ async function startDistributed(extra: Record<string, string>): Promise<Stack> {
   const store: SqlStore = await freshClickHouseDatabase();
   const prefix = runId("fz");
   const base = {
-    KAFKA_BROKERS: broker.brokers,
-    REDIS_URL: engines.redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    CLICKHOUSE_URL: engines.clickhouseUrl,
-    CLICKHOUSE_DATABASE: store.database,
-    TOLLGATE_ADMIN_KEY: adminKey,
-    LOG_LEVEL: "warn",
+    ...distributedEnv({
+      brokers: broker.brokers,
+      database: store.database,
+      adminKey,
+      keyPrefix: prefix,
+      logLevel: "warn",
+    }),
     ...extra,
   };
   const names = ["ingest", "enforcement", "aggregator", "sink", "reports"] as const;
