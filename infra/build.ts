@@ -158,7 +158,8 @@ function checkNothingThirdPartyBundled(name: string, metafile: Metafile): void {
 
 /**
  * Files read at run time, copied next to the bundles: the migrations (the
- * migrator and embedded mode apply them) and the shipped price table.
+ * migrator and embedded mode apply them), the shipped price table and the
+ * console's built UI.
  */
 function copyAssets(): void {
   cpSync(join(ROOT, "infra", "migrations", "clickhouse"), join(DIST, "assets", "migrations", "clickhouse"), {
@@ -167,6 +168,8 @@ function copyAssets(): void {
   for (const file of ["model_prices.json", "ATTRIBUTION.md"]) {
     cpSync(join(ROOT, "packages", "pricing", "data", file), join(DIST, "assets", "pricing", file));
   }
+  // The console's UI, built by packages/console/build.ts (buildBundles, above): enforcement serves it.
+  cpSync(join(ROOT, "packages", "console", "dist"), join(DIST, "assets", "console"), { recursive: true });
 }
 
 /**

@@ -14,6 +14,8 @@ if [ -n "${CI:-}" ]; then pnpm install --frozen-lockfile; else pnpm install; fi
 phase "dependencies installed"
 
 bash infra/local/up.sh
+# The console's end-to-end test drives Debian's chromium (playwright-core downloads no browser).
+ensure_packages chromium
 if [ "${TOLLGATE_KEEP_INFRA:-}" != "1" ]; then trap 'bash infra/local/down.sh' EXIT; fi
 # shellcheck disable=SC1091
 source "$STATE/env"

@@ -1,6 +1,6 @@
 import { BudgetStore, createBudgetEngine, createRedisLedger } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, createKafka, createKafkaPublisher, TOPICS } from "@tollgate/bus";
-import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
 import type { SqlStore } from "@tollgate/sql";
@@ -153,12 +153,13 @@ describe("aggregator killed mid-stream", () => {
     await admin.disconnect();
 
     const keys = createKeyBuilder(prefix);
-    const counters = createRedisCounterStore(redis, keys);
+    const ledger = createRedisLedger(redis, keys);
+    const counters = createCounterStore(ledger, keys);
     const budgets = new BudgetStore(store);
     await budgets.refresh();
     const reader = createBudgetEngine({
       budgets,
-      ledger: createRedisLedger(redis, keys.budgetHolds),
+      ledger,
       keys,
       price: () => null,
       reservationTtlMs: 0,

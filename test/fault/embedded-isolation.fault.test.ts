@@ -1,14 +1,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createMemoryLedger } from "@tollgate/budgets";
 import { createEmbeddedBus, RefusedItemsError, type UsagePublisher } from "@tollgate/bus";
-import { createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
+import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
+import { loadPriceTable } from "@tollgate/pricing";
 import { insertDeadLetters, migrate, type SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAggregatorHandler } from "../../services/aggregator/src/service";
+import { createAggregator } from "../../services/aggregator/src/service";
 import { answerEvents } from "../../services/ingest/src/events-route";
 import { answerTraces } from "../../services/ingest/src/traces-route";
 import { createSinkHandler } from "../../services/sink/src/service";
@@ -40,9 +42,20 @@ describe("embedded mode: one refused event among concurrent requests", () => {
 
   /** The embedded bus as services/embedded wires it: chDB first, then the counters. */
   function embeddedBus(store: SqlStore) {
-    const counters = createMemoryCounterStore(createKeyBuilder("tg"));
-    // Budgets are not under test here; the counters are what the after step writes.
-    const aggregate = createAggregatorHandler(counters, { applyEvent: async () => false, alerts: async () => 0 });
+    const keys = createKeyBuilder("tg");
+    const ledger = createMemoryLedger();
+    const counters = createCounterStore(ledger, keys);
+    // Budgets are not under test here; the running totals are what the after step writes.
+    const aggregate = createAggregator({
+      ledger,
+      keys,
+      budgets: { all: () => [] },
+      grants: { all: () => [] },
+      tiers: { get: () => undefined },
+      prices: loadPriceTable(),
+      env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: 3_600 },
+      logger: createLogger("embedded-isolation-test", "silent"),
+    }).handle;
     const bus = createEmbeddedBus({
       durable: createSinkHandler(store),
       after: [aggregate],

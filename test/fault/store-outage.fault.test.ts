@@ -1,5 +1,6 @@
+import { createRedisLedger } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, createKafka, createKafkaPublisher } from "@tollgate/bus";
-import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
 import type { SqlStore } from "@tollgate/sql";
@@ -140,7 +141,8 @@ describe("store outage of 20 s under load", () => {
     const [hourly] = await store.query<{ requests: number }>("SELECT sum(requests) AS requests FROM usage_hourly");
     expect(Number(hourly?.requests)).toBe(sent.length);
 
-    const read = createRedisCounterStore(direct, createKeyBuilder(prefix));
+    const keys = createKeyBuilder(prefix);
+    const read = createCounterStore(createRedisLedger(direct, keys), keys);
     for (let u = 0; u < USERS; u++) {
       const user = `user-${u}`;
       const mine = sent.filter((e) => e.user_id === user);

@@ -129,6 +129,31 @@ export class KeyStore {
     return stored.principal;
   }
 
+  /**
+   * What a console session keeps instead of the key it signed in with: the
+   * key's id and a digest of its stored hash (not a credential: signing in
+   * needs the secret itself). `principalOfSessionRef` gives the principal
+   * back while the key is live and unchanged, so revoking a key ends its
+   * sessions, and replacing the bootstrap key ends the operator's.
+   */
+  sessionRef(principal: Principal): string | null {
+    if (principal === BOOTSTRAP_PRINCIPAL) return `${BOOTSTRAP_ADMIN_ID}:${sha256Hex(this.adminSha256)}`;
+    const stored = this.keys.get(principal.keyId);
+    return stored && !stored.revoked ? `${stored.id}:${sha256Hex(stored.secretSha256)}` : null;
+  }
+
+  /** The principal of a session's key (see sessionRef), or null once the key is revoked or replaced. */
+  async principalOfSessionRef(ref: string): Promise<Principal | null> {
+    const [id, check] = ref.split(":");
+    if (!id || !check) return null;
+    if (id === BOOTSTRAP_ADMIN_ID) {
+      return digestsEqual(check, sha256Hex(this.adminSha256)) ? BOOTSTRAP_PRINCIPAL : null;
+    }
+    const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
+    if (!stored || stored.revoked || !digestsEqual(check, sha256Hex(stored.secretSha256))) return null;
+    return stored.principal;
+  }
+
   async create(input: {
     role: Role;
     name: string;

@@ -8,7 +8,8 @@ import { BINDABLE_TAGS, boundTagConflicts, mayAccessOrg, orgOf, tenantRefusal } 
 
 const tagValue = identifier;
 
-const createKeySchema = z.strictObject(
+/** POST /v1/keys's body (also the OpenAPI document's). */
+export const createKeySchema = z.strictObject(
   {
     role: z.enum(ROLES, { error: `must be one of ${ROLES.join(", ")}` }),
     name: text({ max: 128 }),

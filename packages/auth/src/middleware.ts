@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { KeyStore, Principal } from "./key-store";
 import type { Role } from "./secrets";
+import { sessionPrincipalOf } from "./session-principal";
 
 /** Why a request may not go on: the status, its headers and the `{error, message}` body. */
 export interface AuthRefusal {
@@ -63,7 +64,9 @@ export function authenticate(keys: KeyStore): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     let found: Awaited<ReturnType<typeof principalFromHeader>>;
     try {
-      found = await principalFromHeader(keys, req.get("authorization"));
+      // A console request carries its session's principal instead of a header (see session-principal.ts).
+      const signedIn = sessionPrincipalOf(req);
+      found = signedIn ? { principal: signedIn } : await principalFromHeader(keys, req.get("authorization"));
     } catch (err) {
       next(err);
       return;

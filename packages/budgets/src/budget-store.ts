@@ -20,6 +20,13 @@ export class DefinitionStore<T extends { id: string }> {
   private items = new Map<string, T>();
   private timer: NodeJS.Timeout | undefined;
   private lastVersion = 0;
+  /**
+   * This process's writes, numbered as they complete: a refresh whose read
+   * began before a write completed may not see it, and must not undo it
+   * (read your writes: a budget PUT then listed at once must be there).
+   */
+  private writes: Array<{ seq: number; id: string; item: T | null }> = [];
+  private writeSeq = 0;
 
   constructor(
     private readonly store: SqlStore,
@@ -42,13 +49,26 @@ export class DefinitionStore<T extends { id: string }> {
   }
 
   async refresh(): Promise<void> {
+    const readFrom = this.writeSeq;
     const rows = await this.store.query<Row>(`SELECT id, definition, deleted, version FROM ${this.table} FINAL`);
     const next = new Map<string, T>();
     for (const row of rows) {
       if (Number(row.deleted) === 1) continue;
       next.set(row.id, JSON.parse(row.definition) as T);
     }
+    // Writes completed while the read ran: kept; older ones are in what was read.
+    this.writes = this.writes.filter((write) => write.seq > readFrom);
+    for (const write of this.writes) {
+      if (write.item) next.set(write.id, write.item);
+      else next.delete(write.id);
+    }
     this.items = next;
+  }
+
+  private wrote(id: string, item: T | null): void {
+    this.writes.push({ seq: ++this.writeSeq, id, item });
+    if (item) this.items.set(id, item);
+    else this.items.delete(id);
   }
 
   all(): T[] {
@@ -76,7 +96,7 @@ export class DefinitionStore<T extends { id: string }> {
         updated_at: Math.floor((this.options.clock ?? Date.now)() / 1000),
       },
     ]);
-    this.items.set(definition.id, definition);
+    this.wrote(definition.id, definition);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -92,7 +112,7 @@ export class DefinitionStore<T extends { id: string }> {
         updated_at: Math.floor(nowMs / 1000),
       },
     ]);
-    this.items.delete(id);
+    this.wrote(id, null);
     return true;
   }
 }

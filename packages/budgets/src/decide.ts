@@ -57,7 +57,25 @@ export function estimateAmounts(request: CheckRequest, costMicro: number): Amoun
 
 /** Lines whose excess stops the request: a reservation is all or nothing against these. */
 export function isHard(line: Line): boolean {
-  return line.kind !== "window" || line.budget.action === "block" || line.budget.action === "throttle";
+  return (
+    line.kind !== "window" ||
+    line.budget.action === "block" ||
+    line.budget.action === "throttle" ||
+    hardCeiling(line) !== null
+  );
+}
+
+/** A degrade or warn window line's final ceiling (hard_limit_pct of its limit), in its unit; null: none. */
+export function hardCeiling(line: Line): number | null {
+  const pct = line.budget.hard_limit_pct;
+  if (line.kind !== "window" || pct === null || pct === undefined) return null;
+  if (line.budget.action !== "degrade" && line.budget.action !== "warn") return null;
+  return Math.floor((line.limit * pct) / 100);
+}
+
+/** What a reservation is judged against: the limit, or a degrade or warn line's final ceiling. */
+export function reservationLimit(line: Line): number {
+  return hardCeiling(line) ?? line.limit;
 }
 
 export function decide(
@@ -133,6 +151,13 @@ function judge(
     }
   }
   const projected = standing.used + standing.reserved + estimate;
+  const ceiling = hardCeiling(line);
+  if (ceiling !== null && projected > ceiling) {
+    return {
+      decision: "deny",
+      reason: `${name}: ${describe(line.metric, standing.used + standing.reserved)} used or held + ${describe(line.metric, estimate)} requested passes its final ceiling of ${budget.hard_limit_pct}% (${describe(line.metric, ceiling)}; limit ${describe(line.metric, line.limit)})`,
+    };
+  }
   if (projected > line.limit) {
     const decision = line.kind === "window" ? AT_LIMIT[budget.action] : "throttle";
     const what = line.kind === "window" ? `${unit(line.metric)} limit` : `${line.kind.replaceAll("_", " ")} limit`;

@@ -85,7 +85,22 @@ export const budgetInputSchema = z
       .optional(),
     soft_limit_pct: pct.optional(),
     action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(", ")}` }).default("block"),
+    /**
+     * A degrade or warn budget's final ceiling, in % of the limit (≥ 100):
+     * past it the member is blocked. Without one, such a budget never stops anyone.
+     */
+    hard_limit_pct: z
+      .int({ error: "must be a whole percentage" })
+      .min(100, { error: "must be at least 100 (% of the limit)" })
+      .max(100_000, { error: "must be at most 100000" })
+      .optional(),
     alert_thresholds_pct: z.array(pct).max(10).default([]),
+    /**
+     * A reservation that expires neither settled nor released is charged as
+     * its estimate (`charge`, the default: no call counts as free), or its
+     * hold simply lapses for this budget (`release`).
+     */
+    on_unsettled: z.enum(["charge", "release"], { error: "must be charge or release" }).default("charge"),
     degrade: z
       .strictObject({
         model_map: z.record(id, id).default({}),
@@ -118,6 +133,13 @@ export const budgetInputSchema = z
     if (input.limit_usd !== undefined && input.metric !== "cost_usd") {
       ctx.addIssue({ code: "custom", path: ["limit_usd"], message: "only for metric cost_usd" });
     }
+    if (input.hard_limit_pct !== undefined && input.action !== "degrade" && input.action !== "warn") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hard_limit_pct"],
+        message: "only for action degrade or warn (block and throttle stop at the limit itself)",
+      });
+    }
     if (input.action === "degrade" && !input.degrade) {
       ctx.addIssue({
         code: "custom",
@@ -144,6 +166,10 @@ export interface Budget {
   limit: number;
   soft_limit_pct: number | null;
   action: Action;
+  /** Degrade and warn budgets: blocked past this % of the limit; null (or absent, budgets stored before it existed): never. */
+  hard_limit_pct?: number | null;
+  /** What an expired, unsettled reservation costs this budget; absent (stored before it existed): "charge". */
+  on_unsettled?: "charge" | "release";
   alert_thresholds_pct: number[];
   degrade: { model_map: Record<string, string>; max_output_tokens: number | null } | null;
   filter: { model?: string; feature?: string; task_type?: string; provider?: string };
@@ -174,6 +200,8 @@ export function toBudget(
     limit,
     soft_limit_pct: input.soft_limit_pct ?? null,
     action: input.action,
+    hard_limit_pct: input.hard_limit_pct ?? null,
+    on_unsettled: input.on_unsettled,
     alert_thresholds_pct: [...input.alert_thresholds_pct].sort((a, b) => a - b),
     degrade: input.degrade
       ? { model_map: input.degrade.model_map, max_output_tokens: input.degrade.max_output_tokens ?? null }

@@ -30,6 +30,37 @@ describe("decisions", () => {
     expect(beta.budgets.map((b) => b.id)).toEqual(["everyone"]);
   });
 
+  it("blocks a degrade budget's member past its final ceiling (hard_limit_pct), reservations included", async () => {
+    const { engine, clock } = engineFor(createMemoryLedger(), [
+      budget("soft-day", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: day,
+        limit: 100,
+        action: "degrade",
+        degrade: { model_map: { "gpt-4o": "gpt-4o-mini" } },
+        hard_limit_pct: 150,
+      }),
+    ]);
+    const ask = (input: number) =>
+      engine.check(who, { model: "gpt-4o", input_tokens: input, max_output_tokens: 0 }, true);
+    await engine.applyEvent(usage({ ...who, event_id: "used-120", total_tokens: 120, timestamp_ms: clock.now }));
+    expect(await ask(20)).toMatchObject({ decision: "degrade", model: "gpt-4o-mini" }); // 140 of a 150 ceiling
+    const denied = await ask(20); // 120 used + 20 held + 20 > 150
+    expect(denied.decision).toBe("deny");
+    expect(denied.reason).toMatch(/passes its final ceiling of 150% \(150 tokens; limit 100 tokens\)/);
+    expect(denied.reservation_id).toBeUndefined();
+    // Concurrent reservations cannot pass the ceiling either: of 10 × 5 tokens, only what fits in the 10 left.
+    const many = await Promise.all(Array.from({ length: 10 }, () => ask(5)));
+    expect(many.filter((r) => r.reservation_id)).toHaveLength(2);
+  });
+
+  it("refuses a final ceiling on a budget that blocks at its limit anyway", () => {
+    expect(() =>
+      budget("b", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1, hard_limit_pct: 150 }),
+    ).toThrow(/hard_limit_pct[\s\S]*only for action degrade or warn/);
+  });
+
   it("applies per-request limits: too much input is denied, too much output is capped", async () => {
     const { engine } = engineFor(createMemoryLedger(), [
       budget("per-request", {
@@ -110,7 +141,10 @@ describe("the ledger failing", () => {
   const broken: Ledger = {
     standings: () => Promise.reject(new Error("Command timed out")),
     reserve: () => Promise.reject(new Error("Command timed out")),
-    applyUsage: () => Promise.reject(new Error("Command timed out")),
+    count: () => Promise.reject(new Error("Command timed out")),
+    fields: () => Promise.reject(new Error("Command timed out")),
+    expired: () => Promise.reject(new Error("Command timed out")),
+    postpone: () => Promise.reject(new Error("Command timed out")),
     release: () => Promise.reject(new Error("Command timed out")),
     marked: () => Promise.reject(new Error("Command timed out")),
     mark: () => Promise.reject(new Error("Command timed out")),

@@ -1,12 +1,20 @@
 import { randomUUID } from "node:crypto";
-import type { KeyBuilder } from "@tollgate/counters";
-import type { UsageEvent } from "@tollgate/events";
+import { eventCounterTargets, eventIncrements, type KeyBuilder } from "@tollgate/counters";
+import type { LogPosition, UsageEvent } from "@tollgate/events";
 import { type AlertRecord, alertsDue, type DueAlert } from "./alerts";
-import { type CheckRequest, decide, estimateAmounts, isHard, type Standing, type Verdict } from "./decide";
+import {
+  type CheckRequest,
+  decide,
+  estimateAmounts,
+  isHard,
+  reservationLimit,
+  type Standing,
+  type Verdict,
+} from "./decide";
 import type { Budget } from "./definition";
 import { forecast } from "./forecast";
 import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
-import type { Ledger, LedgerLine } from "./ledger";
+import type { CountedEvent, Ledger, LedgerLine, ReservationRef, UsageIncrement } from "./ledger";
 import {
   applicableBudgets,
   eventAmounts,
@@ -20,8 +28,17 @@ import {
 } from "./plan";
 import { bucketAt } from "./windows";
 
-/** How long an applied event id is remembered by the budget ledger. */
-export const BUDGET_SEEN_TTL_SECONDS = 62 * 24 * 3600;
+/**
+ * How long a counted event_id is remembered, by default: long enough for a
+ * retried report (an agent's or a producer's retry, minutes apart). Replays
+ * of the log are recognised by their positions, however late; so only
+ * reports retried later than this count twice in Redis or memory (never in
+ * ClickHouse, which deduplicates by event_id, nor after a rebuild).
+ */
+export const DEFAULT_DEDUPE_WINDOW_S = 3600;
+
+/** Events per ledger call. */
+const COUNT_CHUNK = 200;
 
 export interface BudgetEngineDeps {
   budgets: { all(): Budget[] };
@@ -34,6 +51,8 @@ export interface BudgetEngineDeps {
   /** Priced estimate of a request in micro-USD; null when the model is unknown. */
   price: (model: string, inputTokens: number, outputTokens: number) => number | null;
   reservationTtlMs: number;
+  /** How long a counted event_id is remembered (s); DEFAULT_DEDUPE_WINDOW_S when absent. */
+  dedupeWindowS?: number;
   /** False while the ledger's counters are being rebuilt after a data loss: decide by the failure policy. */
   trusted?: () => boolean;
   /** With the ledger unreachable or slow: allow (open) or deny (closed), unless a budget says otherwise. */
@@ -95,7 +114,7 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     lines.map((line) => ({
       keys: line.keys,
       holdsKeys: line.holdsKeys,
-      limit: line.limit,
+      limit: reservationLimit(line),
       amount: amounts[line.metric] ?? 0,
       hard: isHard(line),
       ttlSeconds: line.ttlSeconds,
@@ -140,6 +159,83 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     };
   };
 
+  /** Everything one event adds: its running totals (counters without a limit), then its budget lines. */
+  const countedEvent = (
+    tenant: string,
+    event: UsageEvent,
+    position: LogPosition | null,
+    nowMs: number,
+  ): CountedEvent => {
+    const amounts = eventAmounts(event);
+    const increments: UsageIncrement[] = [];
+    for (const line of linesOf(eventSubject(event), event.timestamp_ms)) {
+      // A budget that lets unsettled reservations lapse is not charged for them.
+      if (event.source === "unsettled" && line.budget.on_unsettled === "release") continue;
+      increments.push({
+        key: usageKey(deps.keys, tenant, line, event.timestamp_ms),
+        amount: amounts[line.metric],
+        ttlSeconds: line.ttlSeconds,
+      });
+      // Each window line also counts into its recent-rate slice (forecast.ts), in the same
+      // atomic step: per event and window line one more HINCRBY, HGET and EXPIRE (an HSET
+      // when the event is the slice's earliest) inside the script — no extra round trip.
+      if (line.kind === "window")
+        increments.push(rateIncrement(deps.keys, tenant, line, event.timestamp_ms, amounts[line.metric]));
+    }
+    return {
+      markerKey: deps.keys.seenEvent(tenant, event.event_id),
+      position,
+      counts: eventIncrements(event),
+      counters: eventCounterTargets(deps.keys, event, nowMs),
+      increments,
+      reservation: event.reservation_id ? reservationRef(deps.keys, event.reservation_id) : null,
+    };
+  };
+
+  /**
+   * The one counting path: each event into its running totals and every
+   * budget it belongs to, settling the reservation it names — one atomic
+   * step and one marker per event (Ledger.count), one ledger call per
+   * tenant and chunk. Events of one tenant are counted in the order given
+   * (positions of a stream must arrive in order); tenants in parallel.
+   * Returns, per event, whether it counted (false: counted before).
+   */
+  const count = async (
+    items: ReadonlyArray<{ event: UsageEvent; position?: LogPosition | null }>,
+  ): Promise<boolean[]> => {
+    const nowMs = clock();
+    const byTenant = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const tenant = deps.keys.tenant(item.event.org_id);
+      const indexes = byTenant.get(tenant) ?? [];
+      indexes.push(i);
+      byTenant.set(tenant, indexes);
+    });
+    const counted = new Array<boolean>(items.length).fill(false);
+    await Promise.all(
+      [...byTenant].map(async ([tenant, indexes]) => {
+        // Chunked: one Lua call blocks Redis while it runs; a few hundred events keep it short.
+        for (let from = 0; from < indexes.length; from += COUNT_CHUNK) {
+          const chunk = indexes.slice(from, from + COUNT_CHUNK);
+          const planned = chunk.map((i) => {
+            const item = items[i] as { event: UsageEvent; position?: LogPosition | null };
+            return countedEvent(tenant, item.event, item.position ?? null, nowMs);
+          });
+          const result = await deps.ledger.count(
+            deps.keys.appliedPositions(tenant),
+            planned,
+            deps.dedupeWindowS ?? DEFAULT_DEDUPE_WINDOW_S,
+            nowMs,
+          );
+          chunk.forEach((i, k) => {
+            counted[i] = result[k] === true;
+          });
+        }
+      }),
+    );
+    return counted;
+  };
+
   return {
     async check(subject: Subject, request: CheckRequest, reserve: boolean): Promise<CheckResult> {
       const nowMs = clock();
@@ -162,7 +258,9 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
             {
               reservationId: id,
               recordKey: deps.keys.reservation(tenant, id),
+              unsettled: deps.keys.unsettled(tenant),
               expiresAtMs: nowMs + deps.reservationTtlMs,
+              charge: JSON.stringify(chargeOf(subject, request, cost, nowMs)),
             },
             nowMs,
           );
@@ -189,7 +287,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
         result.reservation_id = reservationId;
       } else if (reservationId) {
         // Never hold budget for a request that was told no.
-        await deps.ledger.release({ recordKey: deps.keys.reservation(tenant, reservationId), reservationId }, nowMs);
+        const ref = reservationRef(deps.keys, reservationId);
+        if (ref) await deps.ledger.release(ref, nowMs);
       }
       if (verdict.retry_after_s !== null) result.retry_after_s = verdict.retry_after_s;
       const resets = verdict.deciding?.line.resetsAtMs;
@@ -206,32 +305,12 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       return lines.map((line, i) => view(line, standings[i] ?? { used: 0, reserved: 0 }, nowMs));
     },
 
-    /** Counts an event against every budget it belongs to, once, and settles its reservation. */
+    count,
+
+    /** One event through the counting path (tests, tools): see `count`. */
     async applyEvent(event: UsageEvent): Promise<boolean> {
-      const nowMs = clock();
-      const tenant = deps.keys.tenant(event.org_id);
-      const lines = linesOf(eventSubject(event), event.timestamp_ms);
-      const amounts = eventAmounts(event);
-      const increments = lines.flatMap((line) => {
-        const inc = {
-          key: usageKey(deps.keys, tenant, line, event.timestamp_ms),
-          amount: amounts[line.metric],
-          ttlSeconds: line.ttlSeconds,
-        };
-        // Each window line also counts into its recent-rate slice (forecast.ts), in the same
-        // atomic step: per event and window line one more HINCRBY, HGET and EXPIRE (an HSET
-        // when the event is the slice's earliest) inside the script — no extra round trip.
-        if (line.kind !== "window") return [inc];
-        return [inc, rateIncrement(deps.keys, tenant, line, event.timestamp_ms, amounts[line.metric])];
-      });
-      const reservation = event.reservation_id ? reservationRef(deps.keys, event.reservation_id) : null;
-      if (increments.length === 0 && !reservation) return false;
-      return deps.ledger.applyUsage(
-        { key: deps.keys.seenEvent(tenant, `budgets/${event.event_id}`), ttlSeconds: BUDGET_SEEN_TTL_SECONDS },
-        increments,
-        reservation,
-        nowMs,
-      );
+      const [counted] = await count([{ event }]);
+      return counted === true;
     },
 
     /**
@@ -298,6 +377,30 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
       const ref = reservationRef(deps.keys, reservationId);
       return ref ? deps.ledger.release(ref, clock()) : false;
     },
+
+    /**
+     * Reservations past their expiry, neither settled nor released, as the
+     * usage events that charge them (their estimate; `source` "unsettled").
+     * Publish them, then `postponeUnsettled`: counting such an event settles
+     * its reservation, so it is charged once; one published but not yet
+     * counted is sent again after the postponement, with the same event_id.
+     */
+    async unsettled(limit = 500): Promise<{ events: UsageEvent[]; refs: ReservationRef[] }> {
+      const nowMs = clock();
+      const events: UsageEvent[] = [];
+      const refs: ReservationRef[] = [];
+      for (const entry of await deps.ledger.expired(nowMs, limit)) {
+        const ref = reservationRef(deps.keys, entry.reservationId);
+        if (!ref) continue;
+        events.push(unsettledEvent(entry.reservationId, JSON.parse(entry.charge) as Charge, nowMs));
+        refs.push(ref);
+      }
+      return { events, refs };
+    },
+
+    postponeUnsettled(refs: ReservationRef[], untilMs: number): Promise<void> {
+      return deps.ledger.postpone(refs, untilMs);
+    },
   };
 }
 
@@ -337,8 +440,53 @@ export function reservationOrg(reservationId: string): string | null | undefined
   return Buffer.from(match[1] as string, "base64url").toString("utf8") || null;
 }
 
-function reservationRef(keys: KeyBuilder, reservationId: string): { recordKey: string; reservationId: string } | null {
+function reservationRef(keys: KeyBuilder, reservationId: string): ReservationRef | null {
   const org = reservationOrg(reservationId);
   if (org === undefined) return null;
-  return { recordKey: keys.reservation(keys.tenant(org), reservationId), reservationId };
+  const tenant = keys.tenant(org);
+  return { recordKey: keys.reservation(tenant, reservationId), reservationId, unsettled: keys.unsettled(tenant) };
+}
+
+/** What an expired, unsettled reservation is charged: the event its estimate makes (see unsettledEvent). */
+type Charge = Omit<UsageEvent, "event_id" | "received_at_ms" | "reservation_id" | "source" | "cost_source" | "status">;
+
+/** The event that charges an expired, unsettled reservation: its estimate, at the time it was made. */
+export function unsettledEvent(reservationId: string, charge: Charge, nowMs: number): UsageEvent {
+  return {
+    ...charge,
+    event_id: `unsettled:${reservationId}`,
+    received_at_ms: nowMs,
+    reservation_id: reservationId,
+    source: "unsettled",
+    cost_source: "estimated",
+    status: "ok",
+  };
+}
+
+/** The estimated usage a reservation stands for, kept with it in case it is never settled. */
+function chargeOf(subject: Subject, request: CheckRequest, cost: number | null, nowMs: number): Charge {
+  return {
+    timestamp_ms: nowMs,
+    trace_id: null,
+    span_id: null,
+    org_id: subject.org_id ?? null,
+    team_id: subject.team_id ?? null,
+    // Required in an event; a check may leave them out: empty (no counter is kept for an empty id).
+    project_id: subject.project_id ?? "",
+    user_id: subject.user_id ?? "",
+    agent_id: subject.agent_id ?? "",
+    session_id: subject.session_id ?? null,
+    feature: subject.feature ?? null,
+    task_type: subject.task_type ?? null,
+    provider: subject.provider ?? null,
+    model: request.model ?? "",
+    input_tokens: request.input_tokens,
+    output_tokens: request.max_output_tokens,
+    total_tokens: request.input_tokens + request.max_output_tokens,
+    cached_input_tokens: 0,
+    cache_creation_input_tokens: 0,
+    reasoning_tokens: 0,
+    cost_micro_usd: cost ?? 0,
+    key_id: subject.key_id ?? null,
+  };
 }

@@ -182,16 +182,23 @@ export function ledgerContract(makeLedger: () => { ledger: Ledger; prefix: strin
     // 7,919 is prime to 3,000: the offsets are a permutation of 0..2,999, far from insertion order.
     const offset = (i: number) => (i * 7_919) % n;
     const recordKey = (i: number) => `${prefix}:v1:{t}:res:holds-order-${i}`;
+    const unsettled = { byExpiry: `${prefix}:v1:{t}:unsettled`, charges: `${prefix}:v1:{t}:unsettled:charges` };
     for (let i = 0; i < n; i++) {
       const held = await ledger.reserve(
         [line],
-        { reservationId: `r${i}`, recordKey: recordKey(i), expiresAtMs: t0 + 1_000 + offset(i) },
+        {
+          reservationId: `r${i}`,
+          recordKey: recordKey(i),
+          unsettled,
+          expiresAtMs: t0 + 1_000 + offset(i),
+          charge: "{}",
+        },
         t0,
       );
       expect(held.held).toBe(true);
     }
     for (let i = 0; i < n; i += 3) {
-      expect(await ledger.release({ recordKey: recordKey(i), reservationId: `r${i}` }, t0)).toBe(true);
+      expect(await ledger.release({ recordKey: recordKey(i), reservationId: `r${i}`, unsettled }, t0)).toBe(true);
     }
     for (const at of [999, 1_000, 1_750, 2_999, 3_999]) {
       let live = 0;

@@ -1,3 +1,4 @@
+import type { LogPosition } from "@tollgate/events";
 import type { Standing } from "./decide";
 
 /**
@@ -28,19 +29,71 @@ export interface LedgerLine {
   rateKeys?: string[];
 }
 
-export interface Hold {
+/** A reservation, as the ledger finds it: its record and its tenant's index of unsettled ones. */
+export interface ReservationRef {
   reservationId: string;
   /** The reservation's record: which bucket keys it holds how much on. */
   recordKey: string;
-  expiresAtMs: number;
+  unsettled: { byExpiry: string; charges: string };
 }
 
+export interface Hold extends ReservationRef {
+  expiresAtMs: number;
+  /**
+   * What the reservation is charged if it expires without being settled or
+   * released (an estimated usage event, JSON): kept until one of the three.
+   */
+  charge: string;
+}
+
+/** A reservation past its expiry, neither settled nor released: to be charged. */
+export interface UnsettledReservation {
+  reservationId: string;
+  expiresAtMs: number;
+  charge: string;
+}
+
+/** What one event adds to one budget bucket's `used`. */
 export interface UsageIncrement {
   key: string;
   amount: number;
   ttlSeconds: number;
   /** A recent-rate slice: also keep the earliest usage time (ms) it holds, where the rate's span starts. */
   firstAtMs?: number;
+}
+
+/** A running total: a counter without a limit, given every one of the event's counts. */
+export interface CounterIncrement {
+  key: string;
+  /** Set when the counter is created (its bucket's span and a margin), not extended by later events. */
+  ttlSeconds: number;
+}
+
+/**
+ * One event as the ledger counts it: every bucket it adds to (running
+ * totals and budgets alike), the reservation it settles, and what makes a
+ * second delivery of it a no-op.
+ */
+export interface CountedEvent {
+  /**
+   * Recognises a retried report (the same event_id sent again, by an agent or
+   * a producer) for `dedupeWindowS` after it was counted.
+   */
+  markerKey: string;
+  /**
+   * Recognises a replay of the log (crash before the offset commit,
+   * rebalance) however late it comes: offsets of a stream count once.
+   */
+  position: LogPosition | null;
+  /**
+   * What the event counts in each running total (tokens, input and output
+   * tokens, cost, requests — `requests` is 1 for every event).
+   */
+  counts: Readonly<Record<string, number>>;
+  counters: CounterIncrement[];
+  /** Budget buckets and their recent-rate slices. */
+  increments: UsageIncrement[];
+  reservation: ReservationRef | null;
 }
 
 export interface Ledger {
@@ -51,22 +104,32 @@ export interface Ledger {
    */
   reserve(lines: LedgerLine[], hold: Hold, nowMs: number): Promise<{ held: boolean; standings: Standing[] }>;
   /**
-   * Adds an event's usage once per event id (seen marker in the same atomic
-   * step) and settles the reservation it names: its holds are removed, the
-   * actual usage replaces them.
+   * Counts one tenant's events, in order, in one atomic step each (one Lua
+   * call for them all in Redis): an event already counted — its position at
+   * or before the last one applied for its stream (`positionsKey` holds
+   * them, per tenant), or its marker set — adds nothing; otherwise its
+   * increments are added, its marker set for `dedupeWindowS`, its position
+   * recorded, and the reservation it names settled (holds removed, the
+   * actual usage replaces them). Returns, per event, whether it counted.
    */
-  applyUsage(
-    seen: { key: string; ttlSeconds: number },
-    increments: UsageIncrement[],
-    reservation: { recordKey: string; reservationId: string } | null,
-    nowMs: number,
-  ): Promise<boolean>;
+  count(positionsKey: string, events: CountedEvent[], dedupeWindowS: number, nowMs: number): Promise<boolean[]>;
+  /** The named fields of bucket keys, as counted (0 for absent), for the running totals. */
+  fields(keys: string[], names: ReadonlyArray<string>, nowMs: number): Promise<number[][]>;
   /** Which of these markers are set (alerts already sent). */
   marked(keys: string[], nowMs: number): Promise<boolean[]>;
   /** Sets markers, each for its TTL (0: for good). */
   mark(markers: Array<{ key: string; ttlSeconds: number }>, nowMs: number): Promise<void>;
   /** Removes a reservation's holds; false when it was already settled, released or expired. */
-  release(reservation: { recordKey: string; reservationId: string }, nowMs: number): Promise<boolean>;
+  release(reservation: ReservationRef, nowMs: number): Promise<boolean>;
+  /**
+   * Reservations whose expiry has passed and that were neither settled nor
+   * released, up to `limit`, oldest first: what the unsettled sweep charges.
+   * An entry stays until the charge is counted (which settles it, see
+   * `count`) or it is released; `postpone` keeps the sweep from sending it
+   * again before `untilMs`.
+   */
+  expired(nowMs: number, limit: number): Promise<UnsettledReservation[]>;
+  postpone(refs: ReservationRef[], untilMs: number): Promise<void>;
   ping(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import type { Standing } from "./decide";
-import type { Hold, Ledger, LedgerLine, UsageIncrement } from "./ledger";
+import type { CountedEvent, Hold, Ledger, LedgerLine, ReservationRef, UnsettledReservation } from "./ledger";
 
 interface Bucket {
   used: number;
@@ -28,11 +28,25 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
   const buckets = new Map<string, Bucket>();
   const records = new Map<string, { holds: Map<string, number>; expiresAtMs: number }>();
   const seen = new Map<string, number>();
+  /** Per tenant: reservations not yet settled or released, with their expiry and charge (Ledger.expired). */
+  const unsettled = new Map<string, Map<string, { expiresAtMs: number; charge: string }>>();
+  /** Running totals: counters without a limit (no holds), a field per count. */
+  const counters = new Map<string, { counts: Record<string, number>; expiresAtMs: number }>();
+  /** Per tenant's positions key: stream → last offset counted (bigint: offsets are 64-bit). */
+  const positions = new Map<string, Map<string, bigint>>();
 
   const bucket = (key: string, ttlSeconds: number, nowMs: number): Bucket => {
     let b = buckets.get(key);
     if (!b) {
-      b = { used: 0, reserved: 0, holds: new Map(), expiries: [], head: 0, expiresAtMs: null, firstAtMs: null };
+      b = {
+        used: 0,
+        reserved: 0,
+        holds: new Map(),
+        expiries: [],
+        head: 0,
+        expiresAtMs: null,
+        firstAtMs: null,
+      };
       buckets.set(key, b);
     }
     if (ttlSeconds > 0) b.expiresAtMs = Math.max(b.expiresAtMs ?? 0, nowMs + ttlSeconds * 1000);
@@ -97,7 +111,8 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
     }
     return out;
   };
-  const unhold = (reservation: { recordKey: string; reservationId: string }, nowMs: number): boolean => {
+  const unhold = (reservation: ReservationRef, nowMs: number): boolean => {
+    unsettled.get(reservation.unsettled.byExpiry)?.delete(reservation.reservationId);
     const record = records.get(reservation.recordKey);
     if (!record) return false;
     const live = record.expiresAtMs > nowMs;
@@ -129,23 +144,70 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
         record.holds.set(key, line.amount);
       }
       records.set(hold.recordKey, record);
+      const index = unsettled.get(hold.unsettled.byExpiry) ?? new Map();
+      index.set(hold.reservationId, { expiresAtMs: hold.expiresAtMs, charge: hold.charge });
+      unsettled.set(hold.unsettled.byExpiry, index);
       return { held: true, standings };
     },
-    async applyUsage(marker, increments: UsageIncrement[], reservation, nowMs) {
-      const seenUntil = seen.get(marker.key);
-      if (seenUntil !== undefined && seenUntil > nowMs) return false;
-      seen.set(marker.key, nowMs + marker.ttlSeconds * 1000);
-      for (const inc of increments) {
-        const b = bucket(inc.key, inc.ttlSeconds, nowMs);
-        b.used += inc.amount;
-        if (inc.firstAtMs !== undefined && inc.amount > 0)
-          b.firstAtMs = Math.min(b.firstAtMs ?? inc.firstAtMs, inc.firstAtMs);
-      }
-      if (reservation) unhold(reservation, nowMs);
-      return true;
+    async count(positionsKey, events: CountedEvent[], dedupeWindowS, nowMs) {
+      const applied = positions.get(positionsKey) ?? new Map<string, bigint>();
+      positions.set(positionsKey, applied);
+      return events.map((event) => {
+        if (event.position) {
+          const offset = BigInt(event.position.offset);
+          if (offset <= (applied.get(event.position.stream) ?? -1n)) return false;
+          applied.set(event.position.stream, offset);
+        }
+        if ((seen.get(event.markerKey) ?? Number.NEGATIVE_INFINITY) > nowMs) return false;
+        seen.set(event.markerKey, nowMs + dedupeWindowS * 1000);
+        const fields = Object.keys(event.counts);
+        for (const counter of event.counters) {
+          const c = counters.get(counter.key);
+          if (c === undefined || c.expiresAtMs <= nowMs) {
+            // As in Redis: the expiry is set when the counter is created, not extended.
+            counters.set(counter.key, { counts: { ...event.counts }, expiresAtMs: nowMs + counter.ttlSeconds * 1000 });
+            continue;
+          }
+          for (const field of fields) c.counts[field] = (c.counts[field] ?? 0) + (event.counts[field] ?? 0);
+        }
+        for (const inc of event.increments) {
+          const b = bucket(inc.key, inc.ttlSeconds, nowMs);
+          b.used += inc.amount;
+          if (inc.firstAtMs !== undefined && inc.amount > 0)
+            b.firstAtMs = Math.min(b.firstAtMs ?? inc.firstAtMs, inc.firstAtMs);
+        }
+        // The record may be gone (expired, or an unsettled charge): the index entry goes either way.
+        if (event.reservation) unhold(event.reservation, nowMs);
+        return true;
+      });
+    },
+    async fields(keys, names, nowMs) {
+      return keys.map((key) => {
+        const b = buckets.get(key);
+        const bucketLive = b && (b.expiresAtMs === null || b.expiresAtMs > nowMs) ? b : undefined;
+        const c = counters.get(key);
+        const counterLive = c && c.expiresAtMs > nowMs ? c : undefined;
+        return names.map((name) => (name === "used" ? (bucketLive?.used ?? 0) : (counterLive?.counts[name] ?? 0)));
+      });
     },
     async release(reservation, nowMs) {
       return unhold(reservation, nowMs);
+    },
+    async expired(nowMs, limit) {
+      const found: UnsettledReservation[] = [];
+      for (const index of unsettled.values()) {
+        for (const [reservationId, entry] of index) {
+          if (found.length >= limit) return found.sort((a, b) => a.expiresAtMs - b.expiresAtMs);
+          if (entry.expiresAtMs <= nowMs) found.push({ reservationId, ...entry });
+        }
+      }
+      return found.sort((a, b) => a.expiresAtMs - b.expiresAtMs);
+    },
+    async postpone(refs, untilMs) {
+      for (const ref of refs) {
+        const entry = unsettled.get(ref.unsettled.byExpiry)?.get(ref.reservationId);
+        if (entry) entry.expiresAtMs = untilMs;
+      }
     },
     async marked(keys, nowMs) {
       return keys.map((key) => (seen.get(key) ?? Number.NEGATIVE_INFINITY) > nowMs);
@@ -158,12 +220,16 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
     sweep(nowMs) {
       for (const [key, b] of buckets) if (b.expiresAtMs !== null && b.expiresAtMs <= nowMs) buckets.delete(key);
       for (const [key, until] of seen) if (until <= nowMs) seen.delete(key);
+      for (const [key, c] of counters) if (c.expiresAtMs <= nowMs) counters.delete(key);
       for (const [key, r] of records) if (r.expiresAtMs <= nowMs) records.delete(key);
     },
     clear() {
       buckets.clear();
       records.clear();
       seen.clear();
+      positions.clear();
+      counters.clear();
+      unsettled.clear();
     },
   };
 }

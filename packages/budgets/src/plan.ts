@@ -1,4 +1,4 @@
-import type { KeyBuilder } from "@tollgate/counters";
+import { eventIncrements, type KeyBuilder } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
 import { RATE_WINDOW } from "./forecast";
@@ -159,14 +159,10 @@ export function rateIncrement(
 /** Amounts in every metric's unit: what a request may use, or what an event used. */
 export type Amounts = Record<Metric, number>;
 
+/** An event's amounts by budget metric: the running totals' counts (one definition of what an event counts). */
 export function eventAmounts(event: UsageEvent): Amounts {
-  return {
-    tokens: event.total_tokens,
-    input_tokens: event.input_tokens,
-    output_tokens: event.output_tokens,
-    cost_usd: event.cost_micro_usd,
-    requests: 1,
-  };
+  const counts = eventIncrements(event);
+  return { ...counts, cost_usd: counts.cost_micro_usd };
 }
 
 export function eventSubject(event: UsageEvent): Subject {

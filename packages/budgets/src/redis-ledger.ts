@@ -1,6 +1,14 @@
+import type { KeyBuilder } from "@tollgate/counters";
 import type { Redis, Result } from "ioredis";
 import type { Standing } from "./decide";
-import { type Hold, type Ledger, type LedgerLine, RECORD_EXPIRY_FIELD, RESERVATION_RECORD_GRACE_S } from "./ledger";
+import {
+  type Hold,
+  type Ledger,
+  type LedgerLine,
+  RECORD_EXPIRY_FIELD,
+  RESERVATION_RECORD_GRACE_S,
+  type UnsettledReservation,
+} from "./ledger";
 
 /*
  * Shared Lua pieces. A bucket key is a hash: `used`, `reserved`, and
@@ -68,9 +76,11 @@ return out
 `;
 
 /*
- * KEYS[1] = the reservation record; then per line: bucket keys, holds keys, recent-rate slices
+ * KEYS[1] = the reservation record, KEYS[2], KEYS[3] = the tenant's unsettled reservations (by expiry, charges);
+ * then per line: bucket keys, holds keys, recent-rate slices
  * ARGV[1] = now (ms), ARGV[2] = reservation id, ARGV[3] = hold expiry (ms),
- * ARGV[4] = record TTL (s); then per line 6 values: n, limit, amount, hard (1/0), bucket TTL (s), r (rate slices)
+ * ARGV[4] = record TTL (s), ARGV[5] = the charge if it expires unsettled;
+ * then per line 6 values: n, limit, amount, hard (1/0), bucket TTL (s), r (rate slices)
  * Returns {held (1/0), used1, reserved1, recent used1, earliest recent usage1, …} — standings before the hold.
  * All or nothing: nothing is held unless every hard line stays within its limit.
  */
@@ -79,8 +89,8 @@ local now = tonumber(ARGV[1])
 local id = ARGV[2]
 local expires = tonumber(ARGV[3])
 local lines = {}
-local k = 2
-for a = 5, #ARGV, 6 do
+local k = 4
+for a = 6, #ARGV, 6 do
   local n = tonumber(ARGV[a])
   local r = tonumber(ARGV[a + 5])
   local line = { first = k, n = n, limit = tonumber(ARGV[a + 1]), amount = tonumber(ARGV[a + 2]),
@@ -120,69 +130,118 @@ end
 if held == 1 then
   redis.call('HSET', KEYS[1], '${RECORD_EXPIRY_FIELD}', expires)
   redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('ZADD', KEYS[2], expires, id)
+  redis.call('HSET', KEYS[3], id, ARGV[5])
 end
 return out
 `;
 
 /*
- * KEYS[1] = the event's seen marker (budgets), KEYS[2] = the reservation record (or a dummy key)
- * KEYS[3 .. 2+m] = bucket keys to add usage to; then the reservation's bucket keys and holds keys (2 × h)
- * ARGV[1] = marker TTL (s), ARGV[2] = reservation id ('' for none), ARGV[3] = m, ARGV[4] = h
- * ARGV[5 ..] = per usage key: amount, TTL (s), usage time (ms) to keep as the earliest in a recent-rate
- * slice ('0' for other buckets)
- * Returns 1 when applied, 0 when this event was applied before.
+ * Counts one tenant's events, in order (see Ledger.count). Keys are passed
+ * once each and named by their index in KEYS, so a batch's shared counters
+ * cost one KEYS slot however many events add to them.
+ * KEYS[1] = the tenant's applied positions (a hash: stream → last offset counted)
+ * ARGV[1] = marker TTL (s: the dedupe window); then per event:
+ *   marker index, stream ('' none), offset, reservation id ('' none),
+ *   record index, unsettled-by-expiry index, unsettled-charges index (0 0 0: none),
+ *   f (counts), c (running totals), m (budget increments), h (held buckets),
+ *   f × (field, amount) — `requests` first, it is 1 for every event,
+ *   c × (key index, TTL (s)),
+ *   m × (key index, amount, TTL (s), earliest-usage time (ms, '0' none)),
+ *   h × (held bucket index, its holds index)
+ * Returns one 1 (counted) or 0 (counted before) per event.
  */
-const APPLY_USAGE_LUA = `
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
-local m = tonumber(ARGV[3])
-local h = tonumber(ARGV[4])
-for i = 1, m do
-  local key = KEYS[2 + i]
-  local amount = tonumber(ARGV[2 + 3 * i])
-  local ttl = tonumber(ARGV[3 + 3 * i])
-  local at = ARGV[4 + 3 * i]
-  if amount ~= 0 then redis.call('HINCRBY', key, 'used', amount) end
-  if at ~= '0' and amount > 0 then
-    -- The earliest, not the first applied: a late event may carry an earlier time.
-    local first = redis.call('HGET', key, 'first')
-    if not first or tonumber(first) > tonumber(at) then redis.call('HSET', key, 'first', at) end
+const COUNT_LUA = `
+local window = ARGV[1]
+local last, text = {}, {}
+local out = {}
+local a = 2
+while a <= #ARGV do
+  local marker = KEYS[tonumber(ARGV[a])]
+  local stream, position, offset = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 2])
+  local rid, record = ARGV[a + 3], tonumber(ARGV[a + 4])
+  local byExpiry, charges = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local f, c, m, h = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), tonumber(ARGV[a + 10])
+  a = a + 11
+  local fresh = true
+  if stream ~= '' then
+    if last[stream] == nil then last[stream] = tonumber(redis.call('HGET', KEYS[1], stream) or '-1') end
+    if offset <= last[stream] then fresh = false else last[stream], text[stream] = offset, position end
   end
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-end
-local id = ARGV[2]
-if id ~= '' then
-  for i = 1, h do
-    local key = KEYS[2 + m + i]
-    local amount = redis.call('HGET', key, 'r:' .. id)
-    if amount then
-      redis.call('HINCRBY', key, 'reserved', -tonumber(amount))
-      redis.call('HDEL', key, 'r:' .. id)
+  if fresh and not redis.call('SET', marker, '1', 'NX', 'EX', window) then fresh = false end
+  local counts = a
+  a = a + 2 * f
+  if fresh then
+    for i = 0, c - 1 do
+      local key = KEYS[tonumber(ARGV[a + 2 * i])]
+      -- requests (always 1) first: 1 after the increment means the counter was just created.
+      if redis.call('HINCRBY', key, ARGV[counts], ARGV[counts + 1]) == 1 then
+        redis.call('EXPIRE', key, ARGV[a + 2 * i + 1])
+      end
+      for j = 1, f - 1 do
+        local amount = ARGV[counts + 2 * j + 1]
+        if amount ~= '0' then redis.call('HINCRBY', key, ARGV[counts + 2 * j], amount) end
+      end
     end
-    redis.call('ZREM', KEYS[2 + m + h + i], id)
   end
-  redis.call('DEL', KEYS[2])
+  a = a + 2 * c
+  for i = 1, m do
+    if fresh then
+      local key, amount, ttl, at = KEYS[tonumber(ARGV[a])], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3]
+      if amount ~= 0 then redis.call('HINCRBY', key, 'used', amount) end
+      if at ~= '0' and amount > 0 then
+        -- The earliest, not the first counted: a late event may carry an earlier time.
+        local first = redis.call('HGET', key, 'first')
+        if not first or tonumber(first) > tonumber(at) then redis.call('HSET', key, 'first', at) end
+      end
+      if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+    end
+    a = a + 4
+  end
+  for i = 1, h do
+    if fresh then
+      local key, holds = KEYS[tonumber(ARGV[a])], KEYS[tonumber(ARGV[a + 1])]
+      local amount = redis.call('HGET', key, 'r:' .. rid)
+      if amount then
+        redis.call('HINCRBY', key, 'reserved', -tonumber(amount))
+        redis.call('HDEL', key, 'r:' .. rid)
+      end
+      redis.call('ZREM', holds, rid)
+    end
+    a = a + 2
+  end
+  if fresh and record > 0 then
+    redis.call('DEL', KEYS[record])
+    redis.call('ZREM', KEYS[byExpiry], rid)
+    redis.call('HDEL', KEYS[charges], rid)
+  end
+  out[#out + 1] = fresh and 1 or 0
 end
-return 1
+for stream, offset in pairs(text) do redis.call('HSET', KEYS[1], stream, offset) end
+return out
 `;
 
 /*
- * KEYS[1] = the reservation record; then its bucket keys and holds keys (2 × h)
+ * KEYS[1] = the reservation record, KEYS[2], KEYS[3] = the tenant's unsettled reservations;
+ * then its bucket keys and holds keys (2 × h)
  * ARGV[1] = reservation id, ARGV[2] = h, ARGV[3] = now (ms)
  * Returns 1 when the reservation was live (not settled, released or expired).
  */
 const RELEASE_LUA = `
 local h = tonumber(ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 local expires = tonumber(redis.call('HGET', KEYS[1], '${RECORD_EXPIRY_FIELD}') or '0')
 local existed = 0
 if redis.call('DEL', KEYS[1]) == 1 and expires > tonumber(ARGV[3]) then existed = 1 end
 for i = 1, h do
-  local key = KEYS[1 + i]
+  local key = KEYS[3 + i]
   local amount = redis.call('HGET', key, 'r:' .. ARGV[1])
   if amount then
     redis.call('HINCRBY', key, 'reserved', -tonumber(amount))
     redis.call('HDEL', key, 'r:' .. ARGV[1])
   end
-  redis.call('ZREM', KEYS[1 + h + i], ARGV[1])
+  redis.call('ZREM', KEYS[3 + h + i], ARGV[1])
 end
 return existed
 `;
@@ -191,7 +250,7 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     tollgateBudgetStandings(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number[], Context>;
     tollgateBudgetReserve(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number[], Context>;
-    tollgateBudgetApply(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number, Context>;
+    tollgateCount(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number[], Context>;
     tollgateBudgetRelease(numKeys: number, ...keysAndArgs: Array<string | number>): Result<number, Context>;
   }
 }
@@ -201,10 +260,12 @@ async function recordKeys(redis: Redis, recordKey: string): Promise<string[]> {
   return Object.keys(await redis.hgetall(recordKey)).filter((field) => field !== RECORD_EXPIRY_FIELD);
 }
 
-export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) => string): Ledger {
+export function createRedisLedger(redis: Redis, keys: Pick<KeyBuilder, "budgetHolds" | "unsettledTenants">): Ledger {
+  const holdsKeyOf = keys.budgetHolds;
+  const registry = keys.unsettledTenants();
   redis.defineCommand("tollgateBudgetStandings", { lua: STANDINGS_LUA });
   redis.defineCommand("tollgateBudgetReserve", { lua: RESERVE_LUA });
-  redis.defineCommand("tollgateBudgetApply", { lua: APPLY_USAGE_LUA });
+  redis.defineCommand("tollgateCount", { lua: COUNT_LUA });
   redis.defineCommand("tollgateBudgetRelease", { lua: RELEASE_LUA });
 
   /** Four numbers a line: used, reserved, and (window lines) the recent rate's usage and earliest time. */
@@ -234,6 +295,8 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
     async reserve(lines: LedgerLine[], hold: Hold, nowMs: number) {
       const keys = [
         hold.recordKey,
+        hold.unsettled.byExpiry,
+        hold.unsettled.charges,
         ...lines.flatMap((line) => [...line.keys, ...line.holdsKeys, ...(line.rateKeys ?? [])]),
       ];
       const recordTtl = Math.ceil((hold.expiresAtMs - nowMs) / 1000) + RESERVATION_RECORD_GRACE_S;
@@ -252,29 +315,69 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
         hold.reservationId,
         hold.expiresAtMs,
         recordTtl,
+        hold.charge,
         ...args,
       );
+      // Where the unsettled sweep looks (another slot than the tenant's: not in the script; idempotent).
+      if (reply[0] === 1) await redis.sadd(registry, hold.unsettled.byExpiry);
       return { held: reply[0] === 1, standings: standingsOf(lines, reply, 1) };
     },
-    async applyUsage(seen, increments, reservation) {
-      const held = reservation ? await recordKeys(redis, reservation.recordKey) : [];
-      const keys = [
-        seen.key,
-        reservation?.recordKey ?? seen.key,
-        ...increments.map((inc) => inc.key),
-        ...held,
-        ...held.map(holdsKeyOf),
-      ];
-      const applied = await redis.tollgateBudgetApply(
-        keys.length,
-        ...keys,
-        seen.ttlSeconds,
-        reservation?.reservationId ?? "",
-        increments.length,
-        held.length,
-        ...increments.flatMap((inc) => [inc.amount, inc.ttlSeconds, inc.firstAtMs ?? 0]),
+    async count(positionsKey, events, dedupeWindowS) {
+      if (events.length === 0) return [];
+      // The bucket keys each settled reservation holds on, read first: a script must name its keys.
+      const held = await Promise.all(
+        events.map((e) => (e.reservation ? recordKeys(redis, e.reservation.recordKey) : [])),
       );
-      return applied === 1;
+      const keys = [positionsKey];
+      const indexes = new Map<string, number>([[positionsKey, 1]]);
+      const at = (key: string) => {
+        let index = indexes.get(key);
+        if (index === undefined) {
+          keys.push(key);
+          index = keys.length;
+          indexes.set(key, index);
+        }
+        return index;
+      };
+      const args: Array<string | number> = [dedupeWindowS];
+      events.forEach((event, n) => {
+        const holds = held[n] ?? [];
+        const counts = Object.entries(event.counts).sort(([a], [b]) =>
+          a === "requests" ? -1 : b === "requests" ? 1 : 0,
+        );
+        if (event.counters.length > 0 && (counts[0]?.[0] !== "requests" || counts[0]?.[1] !== 1)) {
+          throw new Error("running totals count requests = 1 per event (the script relies on it)");
+        }
+        args.push(
+          at(event.markerKey),
+          event.position?.stream ?? "",
+          event.position?.offset ?? "0",
+          event.reservation?.reservationId ?? "",
+          event.reservation ? at(event.reservation.recordKey) : 0,
+          event.reservation ? at(event.reservation.unsettled.byExpiry) : 0,
+          event.reservation ? at(event.reservation.unsettled.charges) : 0,
+          counts.length,
+          event.counters.length,
+          event.increments.length,
+          holds.length,
+        );
+        for (const [field, amount] of counts) args.push(field, amount);
+        for (const counter of event.counters) args.push(at(counter.key), counter.ttlSeconds);
+        for (const inc of event.increments) args.push(at(inc.key), inc.amount, inc.ttlSeconds, inc.firstAtMs ?? 0);
+        for (const key of holds) args.push(at(key), at(holdsKeyOf(key)));
+      });
+      const reply = await redis.tollgateCount(keys.length, ...keys, ...args);
+      return reply.map((counted) => counted === 1);
+    },
+    async fields(keys, names) {
+      if (keys.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const key of keys) pipeline.hmget(key, ...names);
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([err, reply]) => {
+        if (err) throw err;
+        return (reply as Array<string | null>).map((value) => Number(value ?? 0));
+      });
     },
     async marked(keys) {
       if (keys.length === 0) return [];
@@ -298,10 +401,46 @@ export function createRedisLedger(redis: Redis, holdsKeyOf: (bucketKey: string) 
     },
     async release(reservation, nowMs) {
       const held = await recordKeys(redis, reservation.recordKey);
-      const keys = [reservation.recordKey, ...held, ...held.map(holdsKeyOf)];
+      const keys = [
+        reservation.recordKey,
+        reservation.unsettled.byExpiry,
+        reservation.unsettled.charges,
+        ...held,
+        ...held.map(holdsKeyOf),
+      ];
       return (
         (await redis.tollgateBudgetRelease(keys.length, ...keys, reservation.reservationId, held.length, nowMs)) === 1
       );
+    },
+    async expired(nowMs, limit) {
+      const found: UnsettledReservation[] = [];
+      for (const byExpiry of await redis.smembers(registry)) {
+        if (found.length >= limit) break;
+        const entries = await redis.zrangebyscore(
+          byExpiry,
+          "-inf",
+          nowMs,
+          "WITHSCORES",
+          "LIMIT",
+          0,
+          limit - found.length,
+        );
+        if (entries.length === 0) continue;
+        const ids = entries.filter((_, i) => i % 2 === 0);
+        // The key builder keeps the charges beside the index (`<byExpiry>:charges`, see KeyBuilder.unsettled).
+        const texts = await redis.hmget(`${byExpiry}:charges`, ...ids);
+        ids.forEach((reservationId, i) => {
+          const charge = texts[i];
+          if (charge) found.push({ reservationId, expiresAtMs: Number(entries[2 * i + 1]), charge });
+        });
+      }
+      return found;
+    },
+    async postpone(refs, untilMs) {
+      if (refs.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const ref of refs) pipeline.zadd(ref.unsettled.byExpiry, "XX", untilMs, ref.reservationId);
+      await pipeline.exec();
     },
     async ping() {
       await redis.ping();

@@ -1,10 +1,5 @@
 import { trace } from "@opentelemetry/api";
-import {
-  decodeUsageEvent,
-  SCHEMA_FINGERPRINT_HEADER,
-  USAGE_EVENT_FINGERPRINT,
-  type UsageEvent,
-} from "@tollgate/events";
+import { decodeUsageEventWritten, SCHEMA_FINGERPRINT_HEADER, type UsageEvent } from "@tollgate/events";
 import type { Consumer, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
 import { applyIsolated, errorText, type RefusedItem, RefusedItemsError } from "./isolate";
@@ -19,7 +14,8 @@ export interface ConsumeLoopOptions<T> {
   topic: string;
   stage: DeadLetter["stage"];
   /** Throws on a record that can never be processed (poison): it goes to the dead-letter topic. */
-  decode: (message: KafkaMessage) => T;
+  /** `partition`: where the message was read (the offset is on the message). */
+  decode: (message: KafkaMessage, partition: number) => T;
   /**
    * Applies a batch; must be idempotent, since a crash before the commit
    * replays it. A permanent refusal (see classifyFailure) is bisected down to
@@ -126,7 +122,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
           const poison: DeadLetter[] = [];
           for (const message of batch.messages) {
             try {
-              items.push(options.decode(message));
+              items.push(options.decode(message, batch.partition));
               decoded.push(message);
             } catch (err) {
               poison.push(
@@ -294,12 +290,9 @@ function payloadOf(message: KafkaMessage): string {
   return message.value ? message.value.toString("base64") : "";
 }
 
-/** Decodes a tollgate.usage.v1 record, refusing one written with another schema. */
+/** Decodes a tollgate.usage.v1 record written with the current or an earlier schema, refusing any other. */
 export function decodeUsageRecord(message: KafkaMessage): UsageEvent {
   const fingerprint = message.headers?.[SCHEMA_FINGERPRINT_HEADER]?.toString();
-  if (fingerprint !== USAGE_EVENT_FINGERPRINT) {
-    throw new Error(`schema fingerprint ${fingerprint ?? "(missing)"} is not the one this consumer reads`);
-  }
   if (!message.value) throw new Error("record has no value");
-  return decodeUsageEvent(message.value);
+  return decodeUsageEventWritten(fingerprint, message.value);
 }

@@ -49,8 +49,15 @@ export async function runConsumerService(options: ConsumerServiceOptions): Promi
     groupId: options.groupId,
     topic: TOPICS.usage,
     stage: options.name,
-    decode: decodeUsageRecord,
-    handle: (events) => options.handle(events),
+    decode: (message, partition) => ({
+      event: decodeUsageRecord(message),
+      position: { stream: `${TOPICS.usage}/${partition}`, offset: message.offset },
+    }),
+    handle: (items) =>
+      options.handle(
+        items.map((item) => item.event),
+        items.map((item) => item.position),
+      ),
     deadLetter: (letters: DeadLetter[]) => deadLetters.deadLetter(letters),
     logger,
     ...(options.tuning ? { tuning: options.tuning } : {}),

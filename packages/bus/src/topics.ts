@@ -1,4 +1,4 @@
-import type { FieldError, UsageEvent } from "@tollgate/events";
+import type { FieldError, LogPosition, UsageEvent } from "@tollgate/events";
 
 /** Topic names and consumer groups (ARCHITECTURE.md, "Kafka"). */
 export const TOPICS = {
@@ -33,8 +33,16 @@ export interface UsagePublisher {
   close(): Promise<void>;
 }
 
-/** What a consumer does with a batch of decoded events; must be idempotent per event_id. */
-export type UsageBatchHandler = (events: ReadonlyArray<UsageEvent>) => Promise<void>;
+/**
+ * What a consumer does with a batch of decoded events; must be idempotent
+ * per event_id. From Kafka, `positions` says where each event was read
+ * (same index), so a replay of the log can be recognised by its offsets;
+ * absent in embedded mode.
+ */
+export type UsageBatchHandler = (
+  events: ReadonlyArray<UsageEvent>,
+  positions?: ReadonlyArray<LogPosition>,
+) => Promise<void>;
 
 /** The routing key: one user's events share a partition and stay in order. */
 export function usagePartitionKey(event: Pick<UsageEvent, "org_id" | "user_id">): string {

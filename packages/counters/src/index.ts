@@ -1,5 +1,4 @@
 export * from "./keys";
-export * from "./memory-store";
 export * from "./metrics";
 export * from "./redis-store";
 export * from "./store";

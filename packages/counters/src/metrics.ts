@@ -1,15 +1,15 @@
 import type { UsageEvent } from "@tollgate/events";
 import { type KeyBuilder, SCOPE_TYPES, type ScopeType } from "./keys";
-import { BUCKET_TTL_SECONDS, TOTALS_WINDOWS, type TotalsWindow, utcBucket } from "./windows";
+import { BUCKET_TTL_SECONDS, TOTALS_WINDOWS, type TotalsWindow, utcBucket, utcBucketEnd } from "./windows";
 
 /** What every counter counts; integers only (tokens, micro-USD, requests). */
-export interface Totals {
+export type Totals = {
   tokens: number;
   input_tokens: number;
   output_tokens: number;
   cost_micro_usd: number;
   requests: number;
-}
+};
 export const TOTAL_FIELDS = ["tokens", "input_tokens", "output_tokens", "cost_micro_usd", "requests"] as const;
 
 export const zeroTotals = (): Totals => ({
@@ -20,6 +20,7 @@ export const zeroTotals = (): Totals => ({
   requests: 0,
 });
 
+/** What one event counts: the one definition, used by the running totals and (as metrics) by budgets. */
 export function eventIncrements(event: UsageEvent): Totals {
   return {
     tokens: event.total_tokens,
@@ -50,16 +51,25 @@ export interface CounterTarget {
   ttlSeconds: number;
 }
 
-/** Every counter key one event increments (each scope × each window), with its TTL. */
-export function eventCounterTargets(keys: KeyBuilder, event: UsageEvent): CounterTarget[] {
+/**
+ * Every counter key one event increments (each scope × each window), with
+ * its TTL. Only totals are read of the current day and month, so a bucket
+ * that ended more than a day before `nowMs` is not written at all (a late
+ * event, or a rebuild reading history for a long budget window).
+ */
+export function eventCounterTargets(keys: KeyBuilder, event: UsageEvent, nowMs: number): CounterTarget[] {
   const tenant = keys.tenant(event.org_id);
+  const windows = TOTALS_WINDOWS.filter((w) => utcBucketEnd(w, event.timestamp_ms) + DAY_MS > nowMs).map((window) => ({
+    bucket: utcBucket(window, event.timestamp_ms),
+    ttlSeconds: BUCKET_TTL_SECONDS[window],
+  }));
+  if (windows.length === 0) return [];
   return eventScopes(event).flatMap(([scope, id]) =>
-    TOTALS_WINDOWS.map((window) => ({
-      key: keys.counter(tenant, scope, id, utcBucket(window, event.timestamp_ms)),
-      ttlSeconds: BUCKET_TTL_SECONDS[window],
-    })),
+    windows.map(({ bucket, ttlSeconds }) => ({ key: keys.counter(tenant, scope, id, bucket), ttlSeconds })),
   );
 }
+
+const DAY_MS = 86_400_000;
 
 /** The identities a usage query may name, as in GET /v1/usage. */
 export type IdentityQuery = Partial<Record<ScopeType, string>>;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { decodeUsageEvent, encodeUsageEvent, USAGE_EVENT_FINGERPRINT, usageEventType } from "./avro";
+import {
+  decodeUsageEvent,
+  decodeUsageEventWritten,
+  encodeUsageEvent,
+  encodeWithEarlierSchema,
+  READABLE_FINGERPRINTS,
+  USAGE_EVENT_FINGERPRINT,
+  usageEventType,
+} from "./avro";
 import type { UsageEvent } from "./usage-event";
 
 const event: UsageEvent = {
@@ -40,6 +48,17 @@ describe("Avro encoding of usage events", () => {
   it("has a stable SHA-256 fingerprint of the canonical schema", () => {
     expect(USAGE_EVENT_FINGERPRINT).toMatch(/^[0-9a-f]{64}$/);
     expect(USAGE_EVENT_FINGERPRINT).toBe(usageEventType.fingerprint("sha256").toString("hex"));
+  });
+
+  it("reads records written before an upgrade (an earlier schema, by its fingerprint), and no unknown one", () => {
+    const earlier = encodeWithEarlierSchema(event);
+    expect(earlier.fingerprint).not.toBe(USAGE_EVENT_FINGERPRINT);
+    expect(READABLE_FINGERPRINTS).toEqual([USAGE_EVENT_FINGERPRINT, earlier.fingerprint]);
+    expect({ ...decodeUsageEventWritten(earlier.fingerprint, earlier.buffer) }).toEqual(event);
+    const unsettled = { ...event, source: "unsettled" as const, cost_source: "estimated" as const };
+    expect({ ...decodeUsageEventWritten(USAGE_EVENT_FINGERPRINT, encodeUsageEvent(unsettled)) }).toEqual(unsettled);
+    expect(() => decodeUsageEventWritten("f".repeat(64), earlier.buffer)).toThrow(/not one this consumer reads/);
+    expect(() => decodeUsageEventWritten(undefined, earlier.buffer)).toThrow(/\(missing\)/);
   });
 
   it("refuses to encode an event that breaks the schema", () => {

@@ -52,6 +52,49 @@ export const SCHEMA_FINGERPRINT_HEADER = "tollgate-schema-fingerprint";
 /** SHA-256 of the schema's Parsing Canonical Form, hex. */
 export const USAGE_EVENT_FINGERPRINT = usageEventType.fingerprint("sha256").toString("hex");
 
+/**
+ * Earlier writer schemas a consumer still reads (records written before an
+ * upgrade stay in the topic): each by its fingerprint, resolved to the
+ * current schema. The first: before the "unsettled" event source.
+ */
+const EARLIER_SCHEMAS = [
+  {
+    ...usageEventAvroSchema,
+    fields: usageEventAvroSchema.fields.map((field) =>
+      field.name === "source"
+        ? { name: "source", type: { type: "enum", name: "EventSource", symbols: ["json", "otlp"] } }
+        : field,
+    ),
+  },
+];
+const readers = new Map<string, (buffer: Buffer) => UsageEvent>([
+  [USAGE_EVENT_FINGERPRINT, (buffer) => usageEventType.fromBuffer(buffer) as UsageEvent],
+  ...EARLIER_SCHEMAS.map((schema): [string, (buffer: Buffer) => UsageEvent] => {
+    const writer = avro.Type.forSchema(schema as unknown as avro.Schema);
+    const resolver = usageEventType.createResolver(writer);
+    return [
+      writer.fingerprint("sha256").toString("hex"),
+      (buffer) => usageEventType.fromBuffer(buffer, resolver) as UsageEvent,
+    ];
+  }),
+]);
+
+/** Decodes a record written with the schema of `fingerprint` (current or earlier); throws for an unknown one. */
+export function decodeUsageEventWritten(fingerprint: string | undefined, buffer: Buffer): UsageEvent {
+  const read = fingerprint === undefined ? undefined : readers.get(fingerprint);
+  if (!read) throw new Error(`schema fingerprint ${fingerprint ?? "(missing)"} is not one this consumer reads`);
+  return read(buffer);
+}
+
+/** The fingerprints of the schemas a consumer reads, current first. */
+export const READABLE_FINGERPRINTS: ReadonlyArray<string> = [...readers.keys()];
+
+/** Encodes with an earlier schema (tests of an upgrade): the index in EARLIER_SCHEMAS. */
+export function encodeWithEarlierSchema(event: UsageEvent, index = 0): { fingerprint: string; buffer: Buffer } {
+  const writer = avro.Type.forSchema(EARLIER_SCHEMAS[index] as unknown as avro.Schema);
+  return { fingerprint: writer.fingerprint("sha256").toString("hex"), buffer: writer.toBuffer(event) };
+}
+
 export function encodeUsageEvent(event: UsageEvent): Buffer {
   return usageEventType.toBuffer(event);
 }

@@ -4,6 +4,7 @@ export * from "./field-errors";
 export * from "./fixtures";
 export * from "./input-schema";
 export * from "./normalize";
+export * from "./position";
 export * from "./text";
 export * from "./usage-event";
 export * from "./usd";

@@ -45,6 +45,9 @@ export const identifier = text({ max: MAX_IDENTIFIER_LENGTH });
 // A lone surrogate: a high one not followed by a low one, or a low one not preceded by a high one.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/** What encodeURIComponent leaves as it is. */
+const UNRESERVED = /^[A-Za-z0-9\-_.!~*'()]*$/;
+
 /**
  * encodeURIComponent made total: the part of a Redis key or a stored id
  * that a client named. Well-formed text (all that the routes accept) is
@@ -54,6 +57,21 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * since "%" itself is encoded as "%25", so no two strings share a key.
  */
 export function encodeIdPart(value: string): string {
+  // Most ids need no escaping: one cheap test, no copy.
+  if (UNRESERVED.test(value)) return value;
+  const known = encoded.get(value);
+  if (known !== undefined) return known;
+  if (encoded.size >= ENCODED_CACHE_SIZE) encoded.clear();
+  const result = encodeSlow(value);
+  encoded.set(value, result);
+  return result;
+}
+
+/** Ids repeat (every event of a user names the same user): their encodings are kept, a bounded number. */
+const encoded = new Map<string, string>();
+const ENCODED_CACHE_SIZE = 10_000;
+
+function encodeSlow(value: string): string {
   if (isWellFormedText(value)) return encodeURIComponent(value);
   let out = "";
   let from = 0;

@@ -11,7 +11,12 @@
 export const COST_SOURCES = ["reported", "priced", "estimated", "unknown"] as const;
 export type CostSource = (typeof COST_SOURCES)[number];
 
-export const EVENT_SOURCES = ["json", "otlp"] as const;
+/**
+ * Where an event came from: a JSON report, an OTLP span, or Tollgate itself
+ * charging a reservation that expired without being settled or released
+ * (its usage the reservation's estimate, `cost_source` "estimated").
+ */
+export const EVENT_SOURCES = ["json", "otlp", "unsettled"] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
 export interface UsageEvent {

@@ -4,4 +4,5 @@ export * from "./failure";
 export * from "./http";
 export * from "./lifecycle";
 export * from "./logger";
+export * from "./openapi";
 export * from "./telemetry";

@@ -15,15 +15,16 @@ import {
 } from "ai5";
 import { MockLanguageModelV2 } from "ai5/test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Mode } from "../../../test/support/stack";
 import { BudgetExceededError } from ".";
 import { tollgateMiddleware } from "./ai-sdk";
-import { startEmbeddedTollgate } from "./test-embedded";
+import { startTestTollgate } from "./test-tollgate";
 
 /**
  * The Vercel AI SDK middleware on the framework's real packages, ai 5
  * (LanguageModelV2) and ai 6 (V3), with the framework's own mock models
- * standing in for the provider (the only thing not real), against embedded
- * Tollgate.
+ * standing in for the provider (the only thing not real), against Tollgate:
+ * both versions on embedded mode, ai 6 on distributed mode too.
  */
 
 // The two versions differ in their usage and finish-reason shapes; everything else is shared.
@@ -58,10 +59,16 @@ const versions = [
 // The middleware's own type fits both frameworks' (checked by the typecheck, not at run time).
 export const fitsBoth = (m: ReturnType<typeof tollgateMiddleware>): [Middleware5, Middleware6] => [m, m];
 
-describe.each(versions)("tollgateMiddleware with $name", (v) => {
-  let tg: Awaited<ReturnType<typeof startEmbeddedTollgate>>;
+const runs: Array<{ v: (typeof versions)[number]; mode: Mode }> = [
+  { v: versions[0] as (typeof versions)[number], mode: "embedded" },
+  { v: versions[1] as (typeof versions)[number], mode: "embedded" },
+  { v: versions[1] as (typeof versions)[number], mode: "distributed" },
+];
+
+describe.each(runs)("tollgateMiddleware with $v.name ($mode)", ({ v, mode }) => {
+  let tg: Awaited<ReturnType<typeof startTestTollgate>>;
   beforeAll(async () => {
-    tg = await startEmbeddedTollgate();
+    tg = await startTestTollgate(mode);
   });
   afterAll(() => tg?.stop());
 
@@ -96,7 +103,7 @@ describe.each(versions)("tollgateMiddleware with $name", (v) => {
     expect(result.text).toBe("hi");
     expect(base.doGenerateCalls).toHaveLength(1);
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({
+    expect(await tg.settledStanding(userId)).toMatchObject({
       line: { used: 20, reserved: 0 },
       totals: { tokens: 20, inputTokens: 12, outputTokens: 8, requests: 1 },
     });
@@ -129,8 +136,7 @@ describe.each(versions)("tollgateMiddleware with $name", (v) => {
     expect(mini.doGenerateCalls).toHaveLength(1);
     expect(mini.doGenerateCalls[0]?.maxOutputTokens).toBe(256);
     await tollgate.shutdown();
-    const usage = await tg.client().tollgate.usage({ agentId: "cheap", model: "gpt-4o-mini" });
-    expect(usage.totals.model?.day.requests).toBeGreaterThanOrEqual(1);
+    expect((await tg.cheapModelDay("gpt-4o-mini")).requests).toBeGreaterThanOrEqual(1);
   });
 
   it("counts a streamed call from its finish part once the stream is read", async () => {
@@ -141,7 +147,10 @@ describe.each(versions)("tollgateMiddleware with $name", (v) => {
     for await (const delta of result.textStream) text += delta;
     expect(text).toBe(words.join(""));
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 40, reserved: 0 }, totals: { requests: 1 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({
+      line: { used: 40, reserved: 0 },
+      totals: { requests: 1 },
+    });
   });
 
   it("settles a stream cancelled halfway: charged what it delivered, no hold left", async () => {
@@ -157,6 +166,6 @@ describe.each(versions)("tollgateMiddleware with $name", (v) => {
     await reader.cancel("user went away");
     await tollgate.shutdown();
     // No finish part came: the estimate of the prompt (20) and of the 12 characters delivered (3).
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
   });
 });

@@ -2,22 +2,23 @@ import { createServer, type Server, type Socket } from "node:net";
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../../test/support/processes";
+import type { Mode } from "../../../test/support/stack";
 import { BudgetExceededError, createTollgate, TollgateUnavailableError } from ".";
 import { withTollgate } from "./anthropic";
-import { startEmbeddedTollgate } from "./test-embedded";
 import { type FakeProvider, startFakeAnthropic, WORDS } from "./test-fake-providers";
+import { startTestTollgate } from "./test-tollgate";
 
 /**
- * The Anthropic adapter on the real `@anthropic-ai/sdk` against embedded
- * Tollgate, with a local Anthropic-compatible server standing in for
+ * The Anthropic adapter on the real `@anthropic-ai/sdk` against Tollgate in
+ * both modes, with a local Anthropic-compatible server standing in for
  * Anthropic (the only thing not real). It answers 30 input + 10 output
  * tokens; its streams say the output count twice (5, then 10: cumulative).
  */
-describe("withTollgate(anthropic)", () => {
-  let tg: Awaited<ReturnType<typeof startEmbeddedTollgate>>;
+describe.each<Mode>(["embedded", "distributed"])("withTollgate(anthropic) (%s)", (mode) => {
+  let tg: Awaited<ReturnType<typeof startTestTollgate>>;
   let fake: FakeProvider;
   beforeAll(async () => {
-    [tg, fake] = await Promise.all([startEmbeddedTollgate(), startFakeAnthropic()]);
+    [tg, fake] = await Promise.all([startTestTollgate(mode), startFakeAnthropic()]);
   });
   afterAll(async () => {
     await fake?.close();
@@ -34,7 +35,7 @@ describe("withTollgate(anthropic)", () => {
     const message = await client.messages.create({ model, messages: ask, max_tokens: 100 });
     expect(message.content[0]).toMatchObject({ type: "text", text: "hi" });
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({
+    expect(await tg.settledStanding(userId)).toMatchObject({
       line: { used: 40, reserved: 0 },
       totals: { tokens: 40, inputTokens: 30, outputTokens: 10, requests: 1 },
     });
@@ -50,7 +51,7 @@ describe("withTollgate(anthropic)", () => {
     }
     expect(text).toBe(WORDS.join(""));
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({
+    expect(await tg.settledStanding(userId)).toMatchObject({
       line: { used: 40, reserved: 0 },
       totals: { tokens: 40, inputTokens: 30, outputTokens: 10, requests: 1 },
     });
@@ -76,8 +77,7 @@ describe("withTollgate(anthropic)", () => {
     await client.messages.create({ model, messages: [{ role: "user", content: "x".repeat(1_600) }], max_tokens: 600 });
     expect(fake.requests.at(-1)).toMatchObject({ model: "claude-haiku-4-5", max_tokens: 256 });
     await tollgate.shutdown();
-    const usage = await tg.client().tollgate.usage({ agentId: "cheap", model: "claude-haiku-4-5" });
-    expect(usage.totals.model?.day).toMatchObject({ requests: 1, tokens: 40 });
+    expect(await tg.cheapModelDay("claude-haiku-4-5")).toMatchObject({ requests: 1, tokens: 40 });
   });
 
   it("settles a stream the reader leaves halfway: the input Anthropic counted plus the text delivered, no hold", async () => {
@@ -94,7 +94,7 @@ describe("withTollgate(anthropic)", () => {
     );
     await tollgate.shutdown();
     // No message_delta came: message_start's 30 input tokens and "Hello, " (7 characters ≈ 2 tokens).
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 32, reserved: 0 }, totals: { tokens: 32 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({ line: { used: 32, reserved: 0 }, totals: { tokens: 32 } });
   });
 
   it("settles a stream aborted by the caller's signal, with the output Anthropic had counted so far", async () => {
@@ -113,7 +113,7 @@ describe("withTollgate(anthropic)", () => {
     await read.catch(() => undefined); // the SDK ends an aborted stream quietly (this version) or throws
     await tollgate.shutdown();
     // message_start's 30 input tokens and the last message_delta's 5 output tokens: charged, not held.
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 35, reserved: 0 }, totals: { tokens: 35 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({ line: { used: 35, reserved: 0 }, totals: { tokens: 35 } });
   });
 
   it("fails open within the timeout when Tollgate does not answer, or throws TollgateUnavailableError fail-closed", async () => {

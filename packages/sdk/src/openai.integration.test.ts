@@ -2,21 +2,22 @@ import { createServer, type Server, type Socket } from "node:net";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../../test/support/processes";
+import type { Mode } from "../../../test/support/stack";
 import { BudgetExceededError, createTollgate, TollgateUnavailableError } from ".";
 import { withTollgate } from "./openai";
-import { startEmbeddedTollgate } from "./test-embedded";
 import { type FakeProvider, startFakeOpenAI, WORDS } from "./test-fake-providers";
+import { startTestTollgate } from "./test-tollgate";
 
 /**
- * The OpenAI adapter on the real `openai` package against embedded
- * Tollgate, with a local OpenAI-compatible server standing in for OpenAI
+ * The OpenAI adapter on the real `openai` package against Tollgate in
+ * both modes, with a local OpenAI-compatible server standing in for OpenAI
  * (the only thing not real). It answers 12 input + 8 output tokens.
  */
-describe("withTollgate(openai)", () => {
-  let tg: Awaited<ReturnType<typeof startEmbeddedTollgate>>;
+describe.each<Mode>(["embedded", "distributed"])("withTollgate(openai) (%s)", (mode) => {
+  let tg: Awaited<ReturnType<typeof startTestTollgate>>;
   let fake: FakeProvider;
   beforeAll(async () => {
-    [tg, fake] = await Promise.all([startEmbeddedTollgate(), startFakeOpenAI()]);
+    [tg, fake] = await Promise.all([startTestTollgate(mode), startFakeOpenAI()]);
   });
   afterAll(async () => {
     await fake?.close();
@@ -34,7 +35,7 @@ describe("withTollgate(openai)", () => {
     const response = await client.responses.create({ model: "gpt-4o", input: "Say hi", max_output_tokens: 100 });
     expect(response.output_text).toBe(WORDS.join(""));
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({
+    expect(await tg.settledStanding(userId)).toMatchObject({
       line: { used: 40, reserved: 0 },
       totals: { tokens: 40, inputTokens: 24, outputTokens: 16, requests: 2 },
     });
@@ -53,7 +54,7 @@ describe("withTollgate(openai)", () => {
       // read to the end
     }
     await tollgate.shutdown();
-    expect(await tg.userStanding(userId)).toMatchObject({
+    expect(await tg.settledStanding(userId)).toMatchObject({
       line: { used: 40, reserved: 0 },
       totals: { tokens: 40, requests: 2 },
     });
@@ -86,8 +87,7 @@ describe("withTollgate(openai)", () => {
     await client.responses.create({ model: "gpt-4o", input: "x".repeat(1_600), max_output_tokens: 600 });
     expect(fake.requests.at(-1)).toMatchObject({ model: "gpt-4o-mini", max_output_tokens: 256 });
     await tollgate.shutdown();
-    const usage = await tg.client().tollgate.usage({ agentId: "cheap", model: "gpt-4o-mini" });
-    expect(usage.totals.model?.day.requests).toBeGreaterThanOrEqual(2);
+    expect((await tg.cheapModelDay("gpt-4o-mini", 2)).requests).toBeGreaterThanOrEqual(2);
   });
 
   it("settles a stream the reader leaves halfway: charged what it delivered, no hold left", async () => {
@@ -107,7 +107,7 @@ describe("withTollgate(openai)", () => {
     await eventually(async () => (fake.cutStreams > cutBefore ? true : undefined), "OpenAI to see the stream closed");
     await tollgate.shutdown();
     // No usage chunk came: the estimate of the prompt (20) and of the 12 characters delivered (3).
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
   });
 
   it("settles a Responses stream aborted by the caller's signal", async () => {
@@ -125,7 +125,7 @@ describe("withTollgate(openai)", () => {
     await read.catch(() => undefined); // the SDK ends an aborted stream quietly (this version) or throws
     await tollgate.shutdown();
     // No response.completed came: the estimate of the input (20) and of the 12 characters delivered (3).
-    expect(await tg.userStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
+    expect(await tg.settledStanding(userId)).toMatchObject({ line: { used: 23, reserved: 0 }, totals: { tokens: 23 } });
   });
 
   it("fails open within the timeout when Tollgate does not answer, or throws TollgateUnavailableError fail-closed", async () => {

@@ -4,18 +4,19 @@ import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-tra
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runId } from "../../../test/support/engines";
 import { eventually } from "../../../test/support/processes";
+import type { Mode } from "../../../test/support/stack";
 import { tollgateBaggage, tollgateSpanProcessor } from "./otel";
-import { startEmbeddedTollgate } from "./test-embedded";
+import { startTestTollgate } from "./test-tollgate";
 
 /**
  * The span processor on the real OpenTelemetry SDK, exporting OTLP to
- * embedded Tollgate's /v1/traces: GenAI spans that say nothing of who they
+ * Tollgate's /v1/traces, in both modes: GenAI spans that say nothing of who they
  * were for are attributed to the user the processor (or the baggage) names.
  */
-describe("tollgateSpanProcessor", () => {
-  let tg: Awaited<ReturnType<typeof startEmbeddedTollgate>>;
+describe.each<Mode>(["embedded", "distributed"])("tollgateSpanProcessor (%s)", (mode) => {
+  let tg: Awaited<ReturnType<typeof startTestTollgate>>;
   beforeAll(async () => {
-    tg = await startEmbeddedTollgate();
+    tg = await startTestTollgate(mode);
   });
   afterAll(() => tg?.stop());
 

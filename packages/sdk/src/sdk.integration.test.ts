@@ -3,17 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freePort } from "../../../test/support/processes";
 import { startTcpProxy } from "../../../test/support/tcp-proxy";
 import { BudgetExceededError, createTollgate, type Logger, type TollgateOptions, TollgateUnavailableError } from ".";
-import { startEmbeddedTollgate } from "./test-embedded";
+import { startTestTollgate } from "./test-tollgate";
 
 /**
  * The SDK against the real product in embedded mode (one process; usage is
  * counted before ingest answers, so a flushed report is visible at once).
- * Each test speaks for a fresh user of one org (budgets: see test-embedded.ts).
+ * Each test speaks for a fresh user of one org (budgets: see test-tollgate.ts).
  */
 describe("@tollgate/sdk against embedded Tollgate", () => {
-  let tg: Awaited<ReturnType<typeof startEmbeddedTollgate>>;
+  let tg: Awaited<ReturnType<typeof startTestTollgate>>;
   beforeAll(async () => {
-    tg = await startEmbeddedTollgate();
+    tg = await startTestTollgate();
   });
   afterAll(() => tg?.stop());
   const client = (options: Partial<TollgateOptions> = {}) => tg.client(options);

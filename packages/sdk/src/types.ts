@@ -1,9 +1,12 @@
 /**
  * Every type that crosses the wire, in one file: the server's snake_case
- * shapes (`Wire*`, mirroring the zod schemas of services/enforcement and
- * packages/events by hand for now) and the camelCase ones callers use. When
- * the OpenAPI document exists (issue 16, point 5) the wire half is generated
- * from the same schemas and this file shrinks to the mapping's other side.
+ * shapes (`Wire*`) and the camelCase ones callers use. The wire half is
+ * written out here, not imported: the zod schemas it follows (the ones the
+ * routes validate with and /openapi.json documents) live in unpublished
+ * workspace packages, which a published .d.ts cannot name, and the SDK has
+ * no runtime dependency. wire-types.test.ts holds each Wire* type to its
+ * schema at compile time (`pnpm typecheck`): what the SDK sends, the
+ * server's schema takes; what the server answers, the SDK reads.
  */
 
 /** Who a call speaks for. Given once in `createTollgate({ subject })` and per call; per call wins. */

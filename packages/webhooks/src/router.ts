@@ -39,7 +39,8 @@ export interface WebhooksRouterDeps {
   clock?: () => number;
 }
 
-const pageQuery = z.object({
+/** GET /v1/webhooks/{id}/deliveries's query (also the OpenAPI document's). */
+export const deliveriesQuerySchema = z.object({
   limit: z.coerce.number({ error: "must be a number" }).int().min(1).max(100).default(20),
   cursor: z
     .string()
@@ -189,7 +190,7 @@ export function webhooksRouter(deps: WebhooksRouterDeps): Router {
   router.get("/v1/webhooks/:id/deliveries", ...admin, async (req, res, next) => {
     const endpoint = visible(req, res);
     if (!endpoint) return;
-    const parsed = pageQuery.safeParse(req.query);
+    const parsed = deliveriesQuerySchema.safeParse(req.query);
     if (!parsed.success) return void invalid(res, fromZodIssues(parsed.error.issues));
     try {
       const cursor = parsed.data.cursor?.split(":");

@@ -1,3 +1,4 @@
+import { countingEnvShape } from "@tollgate/budgets";
 import {
   clickHouseEnvShape,
   envAdminKey,
@@ -19,6 +20,7 @@ export const aggregatorEnvSchema = z.object({
   REDIS_KEY_PREFIX: envRedisKeyPrefix,
   /** Budget definitions live in ClickHouse. */
   ...clickHouseEnvShape,
+  ...countingEnvShape,
   /** Run the webhook dispatcher here (one aggregator should; see webhooks.ts). */
   AGGREGATOR_WEBHOOKS: envBool(true),
   /** Only to decrypt webhook secrets when TOLLGATE_WEBHOOK_SECRET_KEY is unset; without either, webhooks are off here. */

@@ -1,12 +1,20 @@
-import { BudgetStore, createBudgetEngine, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
-import { CONSUMER_GROUPS, createAlertPublisher, createKafka, runConsumerService } from "@tollgate/bus";
-import { createKeyBuilder, createRedisCounterStore } from "@tollgate/counters";
+import { BudgetStore, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
+import {
+  CONSUMER_GROUPS,
+  createAlertPublisher,
+  createKafka,
+  createKafkaPublisher,
+  runConsumerService,
+} from "@tollgate/bus";
+import { createKeyBuilder } from "@tollgate/counters";
 import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
+import { loadPriceTable } from "@tollgate/pricing";
 import { openServerStore } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { aggregatorEnvSchema } from "./env";
 import { startRebuildGuard } from "./rebuild";
-import { createAggregatorHandler } from "./service";
+import { createAggregator } from "./service";
+import { startUnsettledSweep } from "./unsettled";
 import { startWebhookDispatch } from "./webhooks";
 
 /** Distributed mode: consume tollgate.usage.v1 into Redis counters. */
@@ -17,7 +25,6 @@ export async function main(telemetry: Telemetry): Promise<void> {
   // retried by the consume loop and nothing is committed meanwhile.
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false });
   const keys = createKeyBuilder(env.REDIS_KEY_PREFIX);
-  const counters = createRedisCounterStore(redis, keys);
   const store = await openServerStore({
     url: env.CLICKHOUSE_URL,
     database: env.CLICKHOUSE_DATABASE,
@@ -29,56 +36,66 @@ export async function main(telemetry: Telemetry): Promise<void> {
   // Grants too: an alert's limit is the effective one (grants included), as enforcement decides on.
   const grants = new GrantStore(store);
   await Promise.all([budgets.start(), tiers.start(), grants.start()]);
-  // Only applyEvent is used here: no prices or failure policy (those are enforcement's).
-  const engine = createBudgetEngine({
-    budgets,
-    tiers,
-    grants,
-    ledger: createRedisLedger(redis, keys.budgetHolds),
-    keys,
-    price: () => null,
-    reservationTtlMs: 0,
-    failurePolicy: "closed",
-  });
   const alerts = await createAlertPublisher(
     createKafka({ clientId: "tollgate-aggregator-alerts", brokers: env.KAFKA_BROKERS, logger }),
   );
+  // Unsettled reservations are charged as usage events on the usage topic (unsettled.ts).
+  const charges = await createKafkaPublisher(
+    createKafka({ clientId: "tollgate-aggregator-charges", brokers: env.KAFKA_BROKERS, logger }),
+  );
+  const aggregator = createAggregator({
+    ledger: createRedisLedger(redis, keys),
+    keys,
+    budgets,
+    grants,
+    tiers,
+    prices: loadPriceTable(),
+    env,
+    publishAlerts: (sent) => alerts.publish(sent),
+    logger,
+  });
   await runConsumerService({
     name: "aggregator",
     groupId: CONSUMER_GROUPS.aggregator,
     brokers: env.KAFKA_BROKERS,
     port: env.AGGREGATOR_PORT,
     host: env.AGGREGATOR_HOST,
-    handle: createAggregatorHandler(counters, engine, (sent) => alerts.publish(sent)),
+    handle: aggregator.handle,
     attach: (loop, kafka) => {
-      const guard = startRebuildGuard({ loop, kafka, redis, keys, store, counters, engine, budgets, logger });
-      const webhookKey = env.TOLLGATE_WEBHOOK_SECRET_KEY ?? env.TOLLGATE_ADMIN_KEY;
-      if (!env.AGGREGATOR_WEBHOOKS || !webhookKey) {
-        if (env.AGGREGATOR_WEBHOOKS)
-          logger.warn("webhooks off: neither TOLLGATE_WEBHOOK_SECRET_KEY nor TOLLGATE_ADMIN_KEY is set");
-        return guard;
-      }
-      const webhooks = startWebhookDispatch({ kafka, sql: store, env, adminKey: webhookKey, budgets, logger });
-      // A dispatcher that cannot start (Kafka, ClickHouse) must not go unnoticed: the process exits and is restarted.
-      webhooks.catch((err: unknown) => {
-        logger.fatal({ err }, "webhook dispatcher failed to start");
-        process.exit(1);
+      const guard = startRebuildGuard({ loop, kafka, redis, keys, store, engine: aggregator.engine, budgets, logger });
+      const sweep = startUnsettledSweep({
+        engine: aggregator.engine,
+        publish: (events) => charges.publish(events),
+        logger,
       });
+      const companions: Array<{ stop(): Promise<void> }> = [sweep, guard];
+      const webhookKey = env.TOLLGATE_WEBHOOK_SECRET_KEY ?? env.TOLLGATE_ADMIN_KEY;
+      if (env.AGGREGATOR_WEBHOOKS && webhookKey) {
+        const webhooks = startWebhookDispatch({ kafka, sql: store, env, adminKey: webhookKey, budgets, logger });
+        // A dispatcher that cannot start (Kafka, ClickHouse) must not go unnoticed: the process exits and is restarted.
+        webhooks.catch((err: unknown) => {
+          logger.fatal({ err }, "webhook dispatcher failed to start");
+          process.exit(1);
+        });
+        companions.unshift({ stop: async () => (await webhooks).stop() });
+      } else if (env.AGGREGATOR_WEBHOOKS) {
+        logger.warn("webhooks off: neither TOLLGATE_WEBHOOK_SECRET_KEY nor TOLLGATE_ADMIN_KEY is set");
+      }
       return {
         async stop() {
-          await (await webhooks).stop();
-          await guard.stop();
+          for (const companion of companions) await companion.stop();
         },
       };
     },
     logger,
     telemetry,
     readiness: [
-      { name: "redis", check: () => counters.ping() },
+      { name: "redis", check: async () => void (await redis.ping()) },
       { name: "clickhouse", check: () => store.ping() },
     ],
     closeStores: async () => {
       await alerts.close();
+      await charges.close();
       budgets.stop();
       tiers.stop();
       grants.stop();

@@ -1,6 +1,6 @@
 import { type Budget, type BudgetEngine, oldestOpenWindow } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, type ConsumeLoop, TOPICS } from "@tollgate/bus";
-import type { CounterStore, KeyBuilder } from "@tollgate/counters";
+import type { KeyBuilder } from "@tollgate/counters";
 import type { Logger } from "@tollgate/kit";
 import { type SqlStore, usageEventsSince } from "@tollgate/sql";
 import type { Redis } from "ioredis";
@@ -23,9 +23,14 @@ import type { Kafka } from "kafkajs";
  *      after ClickHouse has a batch) or its own position if lower, up to
  *      the end of the partition as it was when the loss was found;
  *   4. marks the partition complete once it got there.
- * Every step is idempotent (the counters' event-id guards): overlap between
- * ClickHouse and the replay counts once, and a crash mid-rebuild simply
- * starts it again. Enforcement decides by its failure policy until every
+ * Every step is idempotent: the ClickHouse pass marks each event it counts
+ * (the dedupe window, see BudgetEngine.count), so the overlap between
+ * ClickHouse and the replay that follows counts once; the replay records
+ * the positions again. A crash mid-rebuild starts it again — exact as long
+ * as it restarts within the dedupe window (the ClickHouse pass's markers
+ * still set); a rebuild restarted later than that counts the events it had
+ * already counted twice, until the next loss of Redis or a restart with
+ * empty counters. Enforcement decides by its failure policy until every
  * partition is marked.
  */
 export function startRebuildGuard(deps: {
@@ -34,8 +39,7 @@ export function startRebuildGuard(deps: {
   redis: Redis;
   keys: KeyBuilder;
   store: SqlStore;
-  counters: CounterStore;
-  engine: Pick<BudgetEngine, "applyEvent">;
+  engine: Pick<BudgetEngine, "count">;
   budgets: { all(): Budget[] };
   logger: Logger;
   intervalMs?: number;
@@ -79,14 +83,13 @@ export function startRebuildGuard(deps: {
       const [sink] = await admin.fetchOffsets({ groupId: CONSUMER_GROUPS.sink, topics: [TOPICS.usage] });
       const [own] = await admin.fetchOffsets({ groupId: CONSUMER_GROUPS.aggregator, topics: [TOPICS.usage] });
       await deps.redis.hset(stateKey, "partitions", String(ends.length));
+      await forgetPositions(deps.redis, deps.keys, lost);
 
       const from = oldestOpenWindow(deps.budgets.all(), Date.now());
       let applied = 0;
       for await (const page of usageEventsSince(deps.store, from)) {
-        for (const event of page) {
-          const [a, b] = await Promise.all([deps.counters.apply(event), deps.engine.applyEvent(event)]);
-          if (a || b) applied++;
-        }
+        const counted = await deps.engine.count(page.map((event) => ({ event })));
+        applied += counted.filter(Boolean).length;
       }
 
       const targets = new Map<number, bigint>();
@@ -142,4 +145,22 @@ export function startRebuildGuard(deps: {
       await running;
     },
   };
+}
+
+/**
+ * Drops the positions counted for these partitions (every tenant's): the
+ * loop went on consuming between the loss and its discovery, and positions
+ * recorded then would make the replay skip the events before them that the
+ * loss took. A rare, whole-keyspace scan, like the rebuild itself.
+ */
+async function forgetPositions(redis: Redis, keys: KeyBuilder, partitions: number[]): Promise<void> {
+  const fields = partitions.map((p) => `${TOPICS.usage}/${p}`);
+  const stream = redis.scanStream({ match: keys.appliedPositionsPattern(), type: "hash", count: 1_000 });
+  for await (const found of stream as AsyncIterable<string[]>) {
+    const positions = found.filter((key) => keys.isAppliedPositions(key));
+    if (positions.length === 0) continue;
+    const pipeline = redis.pipeline();
+    for (const key of positions) pipeline.hdel(key, ...fields);
+    await pipeline.exec();
+  }
 }

@@ -1,3 +1,5 @@
+import { countingEnvShape } from "@tollgate/budgets";
+import { consoleEnvShape } from "@tollgate/console";
 import { budgetEngineEnvShape } from "@tollgate/enforcement";
 import { ingestLimitsEnvShape } from "@tollgate/ingest";
 import { envLogLevel, envPort } from "@tollgate/kit";
@@ -16,7 +18,9 @@ export const embeddedEnvSchema = z.object({
   TOLLGATE_ADMIN_KEY: z.string().min(24, { error: "must be at least 24 characters" }).optional(),
   ...ingestLimitsEnvShape,
   ...budgetEngineEnvShape,
+  ...countingEnvShape,
   ...webhookEnvShape,
+  ...consoleEnvShape,
   LOG_LEVEL: envLogLevel,
 });
 export type EmbeddedEnv = z.infer<typeof embeddedEnvSchema>;

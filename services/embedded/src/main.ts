@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { createAggregatorHandler } from "@tollgate/aggregator";
+import { createAggregator, startUnsettledSweep } from "@tollgate/aggregator";
 import { KeyStore } from "@tollgate/auth";
 import {
   type BudgetEngine,
@@ -11,8 +11,9 @@ import {
   TierStore,
 } from "@tollgate/budgets";
 import { createEmbeddedBus } from "@tollgate/bus";
-import { type CounterStore, createKeyBuilder, createMemoryCounterStore } from "@tollgate/counters";
-import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "@tollgate/enforcement";
+import { consoleFromEnv, createMemorySessionStore } from "@tollgate/console";
+import { createKeyBuilder } from "@tollgate/counters";
+import { createEnforcement } from "@tollgate/enforcement";
 import { createIngestRoutes } from "@tollgate/ingest";
 import {
   closeServer,
@@ -57,7 +58,6 @@ export async function main(telemetry: Telemetry): Promise<void> {
   logger.info(migrated, "chDB migrations");
 
   const redisKeys = createKeyBuilder("tg");
-  const counters = createMemoryCounterStore(redisKeys);
   const keys = new KeyStore(store, admin.key);
   await keys.start();
   const budgets = new BudgetStore(store);
@@ -65,7 +65,6 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const tiers = new TierStore(store);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const ledger = createMemoryLedger();
-  const engine = budgetEngineFor({ budgets, grants, tiers, ledger, keys: redisKeys, prices, env, logger });
   // Webhooks: the same dispatcher as distributed mode, in process, on chDB's schedule (read back here at every start).
   const webhooks = await openWebhookParts(store, env, admin.key);
   const dispatcher = createWebhookDispatcher({
@@ -76,23 +75,29 @@ export async function main(telemetry: Telemetry): Promise<void> {
     },
     logger,
   });
-  const rebuilt = await rebuildCounters(store, counters, engine, budgets);
+  const aggregator = createAggregator({
+    ledger,
+    keys: redisKeys,
+    budgets,
+    grants,
+    tiers,
+    prices,
+    env,
+    // No broker in embedded mode: budget alerts go to the log, one JSON line each, and to the webhook schedule.
+    publishAlerts: async (alerts) => {
+      for (const alert of alerts) logger.warn({ alert }, "budget alert");
+      await dispatcher.deliverAlerts(alerts);
+    },
+    logger,
+  });
+  const rebuilt = await rebuildCounters(store, aggregator.engine, budgets);
   logger.info(rebuilt, "counters rebuilt from chDB");
-  const sweeper = setInterval(() => {
-    counters.sweep();
-    ledger.sweep(Date.now());
-  }, 60_000);
+  const sweeper = setInterval(() => ledger.sweep(Date.now()), 60_000);
   sweeper.unref();
 
   const bus = createEmbeddedBus({
     durable: createSinkHandler(store),
-    // No broker in embedded mode: budget alerts go to the log, one JSON line each, and to the webhook schedule.
-    after: [
-      createAggregatorHandler(counters, engine, async (alerts) => {
-        for (const alert of alerts) logger.warn({ alert }, "budget alert");
-        await dispatcher.deliverAlerts(alerts);
-      }),
-    ],
+    after: [aggregator.handle],
     deadLetter: (letters) => insertDeadLetters(store, letters),
   });
 
@@ -108,19 +113,30 @@ export async function main(telemetry: Telemetry): Promise<void> {
   ingestApp.use(ingest.router);
   finishHttpApp(ingestApp, logger);
   const enforcementApp = httpApp();
-  enforcementApp.use(
-    createEnforcementRouter({
-      counters,
+  const enforcement = createEnforcement({
+    stores: {
+      ledger,
+      redisKeys,
       keys,
       budgets,
       grants,
       tiers,
-      engine,
-      logger,
-      prices,
       webhooks: { ...webhooks, scheduled: () => dispatcher.poke() },
+    },
+    prices,
+    env,
+    logger,
+  });
+  const enforcementRouter = enforcement.router;
+  // The console, on enforcement's origin as in distributed mode (packages/console/README.md); sessions in memory.
+  enforcementApp.use(
+    consoleFromEnv(env, {
+      keys,
+      sessions: createMemorySessionStore(),
+      api: [enforcementRouter, createReportsRouter({ store, keys })],
     }),
   );
+  enforcementApp.use(enforcementRouter);
   finishHttpApp(enforcementApp, logger);
 
   const reportsApp = httpApp();
@@ -134,17 +150,20 @@ export async function main(telemetry: Telemetry): Promise<void> {
   );
   const reportsServer = await listen(reportsApp, env.REPORTS_PORT, env.TOLLGATE_HOST);
   const enforcementServer = await listen(
-    withDirectRoutes(enforcementApp, enforcementDirectRoutes({ engine, keys, prices }), logger),
+    withDirectRoutes(enforcementApp, enforcement.direct, logger),
     env.ENFORCEMENT_PORT,
     env.TOLLGATE_HOST,
   );
 
-  // Stated order: not ready → HTTP closed (in-flight publishes finish) → bus
-  // drained → chDB closed → telemetry.
+  // Stated order: not ready → HTTP closed (in-flight publishes finish) →
+  // unsettled sweep stopped → bus drained → webhooks → chDB closed → telemetry.
   lifecycle.onShutdown("http", async () => {
     await Promise.all([closeServer(ingestServer), closeServer(enforcementServer), closeServer(reportsServer)]);
   });
   dispatcher.start();
+  // Expired, unsettled reservations charged as their estimate, through the bus like any report.
+  const sweep = startUnsettledSweep({ engine: aggregator.engine, publish: (events) => bus.publish(events), logger });
+  lifecycle.onShutdown("unsettled sweep", () => sweep.stop());
 
   lifecycle.onShutdown("bus", () => bus.close());
   // After the bus: its last alerts are scheduled; attempts in flight finish within their timeout, the rest stays pending.
@@ -165,6 +184,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
       `  ingest       http://${host}:${portOf(ingestServer)}   POST /v1/events, POST /v1/traces (OTLP)`,
       `  enforcement  http://${host}:${portOf(enforcementServer)}   POST /v1/check, GET /v1/usage, /v1/budgets, /v1/keys`,
       `  reports      http://${host}:${portOf(reportsServer)}   GET /v1/reports/spend, top, efficacy, unit-economics`,
+      `  console      http://${host}:${portOf(enforcementServer)}/console/   sign in with an admin or viewer key`,
       `  data         ${dataDir}`,
       `  admin key    ${admin.key}   (${admin.origin})`,
       "",
@@ -174,26 +194,22 @@ export async function main(telemetry: Telemetry): Promise<void> {
 
 /**
  * Memory starts empty: rebuild it from chDB, the durable copy — only what
- * the open windows need (the UTC month for running totals, each budget's
- * window, the forecasts' last hour; everything only for a lifetime budget),
- * as the aggregator does after Redis lost its data. Older events are
- * counted nowhere, so reading them would only slow the start.
+ * the open windows need (each budget's window, the forecasts' last hour,
+ * everything only for a lifetime budget; running totals are kept for the
+ * current day and month only), through the one counting path, a page at a
+ * time. Older events are counted nowhere, so reading them would only slow
+ * the start.
  */
 async function rebuildCounters(
   store: SqlStore,
-  counters: CounterStore,
-  engine: BudgetEngine,
+  engine: Pick<BudgetEngine, "count">,
   budgets: BudgetStore,
-): Promise<{ totals: number; budgets: number; from: string }> {
-  const now = new Date();
-  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-  const from = oldestOpenWindow(budgets.all(), now.getTime());
-  const rebuilt = { totals: 0, budgets: 0, from: new Date(from).toISOString() };
+): Promise<{ counted: number; from: string }> {
+  const from = oldestOpenWindow(budgets.all(), Date.now());
+  const rebuilt = { counted: 0, from: new Date(from).toISOString() };
   for await (const page of usageEventsSince(store, from)) {
-    for (const event of page) {
-      if (event.timestamp_ms >= monthStart && (await counters.apply(event))) rebuilt.totals++;
-      if (await engine.applyEvent(event)) rebuilt.budgets++;
-    }
+    const counted = await engine.count(page.map((event) => ({ event })));
+    rebuilt.counted += counted.filter(Boolean).length;
   }
   return rebuilt;
 }

@@ -5,16 +5,20 @@ import { type DirectRoute, isPlainJson, type Logger, readJsonBody, respondJson }
 import express, { type RequestHandler } from "express";
 import { z } from "zod";
 import { countInputTokens, estimateFields } from "./estimate";
-import { IDENTITY_FIELDS, resolveSubject, tag } from "./subject";
+import { IDENTITY_FIELDS, type IdentityField, resolveSubject, tag } from "./subject";
 
 const tokens = z
   .int({ error: "must be a whole number of tokens" })
   .min(0, { error: "must be ≥ 0" })
   .max(100_000_000, { error: "must be ≤ 100000000" });
 
-const checkSchema = z.strictObject(
+/** POST /v1/check's body (also the request schema of the OpenAPI document, see api.ts). */
+export const checkSchema = z.strictObject(
   {
-    ...Object.fromEntries(IDENTITY_FIELDS.map((f) => [f, tag.optional()])),
+    ...(Object.fromEntries(IDENTITY_FIELDS.map((f) => [f, tag.optional()])) as Record<
+      IdentityField,
+      z.ZodOptional<typeof tag>
+    >),
     provider: tag.optional(),
     model: tag.optional(),
     // Absent is 0, as it always was: a check may be about requests only.

@@ -1,3 +1,4 @@
+import { consoleEnvShape } from "@tollgate/console";
 import { clickHouseEnvShape, envAdminKey, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
 import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
@@ -22,5 +23,6 @@ export const enforcementEnvSchema = z.object({
   TOLLGATE_ADMIN_KEY: envAdminKey,
   ...budgetEngineEnvShape,
   ...webhookEnvShape,
+  ...consoleEnvShape,
   LOG_LEVEL: envLogLevel,
 });

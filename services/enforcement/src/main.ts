@@ -1,6 +1,8 @@
 import { KeyStore } from "@tollgate/auth";
 import { BudgetStore, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
-import { createKeyBuilder, createRedisCounterStore, watchCountersState } from "@tollgate/counters";
+import { consoleFromEnv } from "@tollgate/console";
+import { createRedisSessionStore } from "@tollgate/console/redis";
+import { createKeyBuilder, watchCountersState } from "@tollgate/counters";
 import {
   closeServer,
   createHttpApp,
@@ -14,11 +16,12 @@ import {
   withDirectRoutes,
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
+import { createReportsRouter } from "@tollgate/reports";
 import { openServerStore } from "@tollgate/sql";
 import { openWebhookParts } from "@tollgate/webhooks";
 import { Redis } from "ioredis";
 import { enforcementEnvSchema } from "./env";
-import { budgetEngineFor, createEnforcementRouter, enforcementDirectRoutes } from "./service";
+import { createEnforcement } from "./service";
 
 /** Distributed mode: enforcement reads the Redis counters the aggregator writes. */
 export async function main(telemetry: Telemetry): Promise<void> {
@@ -38,7 +41,6 @@ export async function main(telemetry: Telemetry): Promise<void> {
   });
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis error"));
   const redisKeys = createKeyBuilder(env.REDIS_KEY_PREFIX);
-  const counters = createRedisCounterStore(redis, redisKeys);
   const store = await openServerStore({
     url: env.CLICKHOUSE_URL,
     database: env.CLICKHOUSE_DATABASE,
@@ -55,31 +57,44 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const webhooks = await openWebhookParts(store, env, env.TOLLGATE_ADMIN_KEY);
   const countersState = watchCountersState(redis, redisKeys);
   const prices = loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {});
-  const engine = budgetEngineFor({
-    logger,
-    trusted: countersState.complete,
-    budgets,
-    grants,
-    tiers,
-    ledger: createRedisLedger(redis, redisKeys.budgetHolds),
-    keys: redisKeys,
+  const enforcement = createEnforcement({
+    stores: {
+      ledger: createRedisLedger(redis, redisKeys),
+      redisKeys,
+      keys,
+      budgets,
+      grants,
+      tiers,
+      webhooks,
+    },
     prices,
     env,
+    trusted: countersState.complete,
+    logger,
   });
 
   const app = createHttpApp({
     logger,
     isShuttingDown: () => lifecycle.shuttingDown,
     readiness: [
-      { name: "redis", check: () => counters.ping() },
+      { name: "redis", check: async () => void (await redis.ping()) },
       { name: "clickhouse", check: () => store.ping() },
     ],
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
   });
-  app.use(createEnforcementRouter({ counters, keys, budgets, grants, tiers, engine, logger, webhooks, prices }));
+  const router = enforcement.router;
+  // The console (packages/console/README.md): sessions in Redis, so any enforcement instance serves any browser.
+  app.use(
+    consoleFromEnv(env, {
+      keys,
+      sessions: createRedisSessionStore(redis, env.REDIS_KEY_PREFIX),
+      api: [router, createReportsRouter({ store, keys })],
+    }),
+  );
+  app.use(router);
   finishHttpApp(app, logger);
   const server = await listen(
-    withDirectRoutes(app, enforcementDirectRoutes({ engine, keys, prices }), logger),
+    withDirectRoutes(app, enforcement.direct, logger),
     env.ENFORCEMENT_PORT,
     env.ENFORCEMENT_HOST,
   );

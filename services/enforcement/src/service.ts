@@ -2,16 +2,17 @@ import { authenticate, type KeyStore, keysRouter, requireRole } from "@tollgate/
 import {
   type BudgetEngine,
   type BudgetStore,
-  createBudgetEngine,
+  budgetEngineFor,
   type GrantStore,
   type Ledger,
   type TierStore,
 } from "@tollgate/budgets";
-import type { CounterStore, KeyBuilder } from "@tollgate/counters";
-import type { DirectRoute, Logger } from "@tollgate/kit";
+import { type CounterStore, createCounterStore, type KeyBuilder } from "@tollgate/counters";
+import { type DirectRoute, type Logger, serveOpenApi } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import { type WebhookParts, webhooksRouter } from "@tollgate/webhooks";
 import express, { type Router } from "express";
+import { enforcementOpenApi } from "./api";
 import { budgetsRouter } from "./budgets-route";
 import { checkDirectRoute, checkMiddleware, checkRoute, releaseRoute } from "./check-route";
 import { usageRoute } from "./usage-route";
@@ -37,53 +38,8 @@ function checkOptions(prices: PriceTable | undefined) {
   return prices ? { outputLimit: (model: string, provider?: string) => prices.maxOutputTokens(model, provider) } : {};
 }
 
+export { budgetEngineFor } from "@tollgate/budgets";
 export { budgetEngineEnvShape } from "./env";
-
-/** The budget engine both modes run; the ledger decides Redis or memory. */
-export function budgetEngineFor(deps: {
-  budgets: BudgetStore;
-  grants: GrantStore;
-  tiers: TierStore;
-  ledger: Ledger;
-  keys: KeyBuilder;
-  prices: PriceTable;
-  env: { TOLLGATE_FAILURE_POLICY: "open" | "closed"; TOLLGATE_RESERVATION_TTL_SECONDS: number };
-  /** Distributed mode: whether Redis holds complete counters (see the aggregator's rebuild guard). */
-  trusted?: () => boolean;
-  logger?: Logger;
-  clock?: () => number;
-}): BudgetEngine {
-  // A Redis outage fails every check: say so in the log at most once a second, not per check.
-  let lastToldMs = 0;
-  const onLedgerFailure = (err: unknown) => {
-    const now = Date.now();
-    if (now - lastToldMs < 1_000) return;
-    lastToldMs = now;
-    deps.logger?.warn({ err }, "budget counters unavailable; deciding by the failure policy");
-  };
-  return createBudgetEngine({
-    budgets: deps.budgets,
-    grants: deps.grants,
-    tiers: deps.tiers,
-    ledger: deps.ledger,
-    keys: deps.keys,
-    price: (model, input, output) => {
-      const cost = deps.prices.cost(model, {
-        input_tokens: input,
-        output_tokens: output,
-        cached_input_tokens: 0,
-        cache_creation_input_tokens: 0,
-        reasoning_tokens: 0,
-      });
-      return cost.known ? cost.cost_micro_usd : null;
-    },
-    reservationTtlMs: deps.env.TOLLGATE_RESERVATION_TTL_SECONDS * 1000,
-    failurePolicy: deps.env.TOLLGATE_FAILURE_POLICY,
-    onLedgerFailure,
-    ...(deps.trusted ? { trusted: deps.trusted } : {}),
-    ...(deps.clock ? { clock: deps.clock } : {}),
-  });
-}
 
 /**
  * The routes served ahead of Express (see DirectRoute), the same in both
@@ -96,6 +52,13 @@ export function enforcementDirectRoutes(deps: Pick<EnforcementDeps, "engine" | "
 /** Enforcement's routes, the same in both modes; the stores decide Redis or memory. */
 export function createEnforcementRouter(deps: EnforcementDeps): Router {
   const router = express.Router();
+  // The document of exactly these routes (api.ts; api.test.ts holds the two together). Any valid key reads it (docs/api.md).
+  const webhooks = deps.webhooks !== undefined;
+  router.get(
+    "/openapi.json",
+    authenticate(deps.keys),
+    serveOpenApi(() => enforcementOpenApi({ webhooks })),
+  );
   // The hot path first: every inference asks /v1/check, so it is matched
   // before the admin routers' layers are walked (plain JSON checks do not
   // even get here: see enforcementDirectRoutes).
@@ -126,4 +89,66 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
     usageRoute(deps.counters, deps.engine, deps.clock, deps.logger),
   );
   return router;
+}
+
+/** What enforcement is given; the ledger (Redis or memory) decides the mode. */
+export interface EnforcementStores {
+  ledger: Ledger;
+  redisKeys: KeyBuilder;
+  keys: KeyStore;
+  budgets: BudgetStore;
+  grants: GrantStore;
+  tiers: TierStore;
+  webhooks?: WebhookParts & { scheduled?: () => void };
+}
+
+export interface Enforcement {
+  /** The Express routes (admin APIs, usage, check with any body). */
+  router: Router;
+  /** The fast routes served ahead of Express (plain JSON checks); give both to withDirectRoutes. */
+  direct: DirectRoute[];
+  engine: BudgetEngine;
+}
+
+/**
+ * Enforcement, the same in both modes: the budget engine built one way
+ * (budgetEngineFor) over the ledger it is given, its running totals read
+ * from the same ledger, and every route. Both main.ts and embedded mode
+ * call it; only the stores differ.
+ */
+export function createEnforcement(deps: {
+  stores: EnforcementStores;
+  prices: PriceTable;
+  env: Parameters<typeof budgetEngineFor>[0]["env"];
+  /** Distributed mode: whether Redis holds complete counters (see the aggregator's rebuild guard). */
+  trusted?: () => boolean;
+  logger: Logger;
+  clock?: () => number;
+}): Enforcement {
+  const { stores } = deps;
+  const engine = budgetEngineFor({
+    budgets: stores.budgets,
+    grants: stores.grants,
+    tiers: stores.tiers,
+    ledger: stores.ledger,
+    keys: stores.redisKeys,
+    prices: deps.prices,
+    env: deps.env,
+    logger: deps.logger,
+    ...(deps.trusted ? { trusted: deps.trusted } : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const routeDeps: EnforcementDeps = {
+    counters: createCounterStore(stores.ledger, stores.redisKeys),
+    keys: stores.keys,
+    budgets: stores.budgets,
+    grants: stores.grants,
+    tiers: stores.tiers,
+    engine,
+    logger: deps.logger,
+    prices: deps.prices,
+    ...(stores.webhooks ? { webhooks: stores.webhooks } : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  };
+  return { router: createEnforcementRouter(routeDeps), direct: enforcementDirectRoutes(routeDeps), engine };
 }

@@ -22,7 +22,8 @@ const FIELD_SCOPES = {
 type Field = keyof typeof FIELD_SCOPES;
 const FIELDS = Object.keys(FIELD_SCOPES) as Field[];
 
-const usageQuerySchema = z
+/** GET /v1/usage's query (also the OpenAPI document's, see api.ts). */
+export const usageQuerySchema = z
   .strictObject(
     Object.fromEntries(FIELDS.map((f) => [f, tag.optional()])) as Record<Field, z.ZodOptional<typeof tag>>,
     {

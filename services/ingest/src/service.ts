@@ -1,10 +1,11 @@
-import { createGate, type KeyStore } from "@tollgate/auth";
+import { authenticate, createGate, type KeyStore } from "@tollgate/auth";
 import type { UsagePublisher } from "@tollgate/bus";
 import type { PriceFn } from "@tollgate/events";
-import type { DirectRoute, Logger } from "@tollgate/kit";
+import { type DirectRoute, type Logger, serveOpenApi } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
 import express, { type Router } from "express";
 import { createAdmission } from "./admission";
+import { ingestOpenApi } from "./api";
 import type { IngestLimits } from "./env";
 import { eventsDirectRoute, eventsRoute } from "./events-route";
 import { refuseOtlp, tracesDirectRoute, tracesRoute } from "./traces-route";
@@ -51,6 +52,8 @@ export function createIngestRoutes(deps: IngestDeps): { router: Router; direct: 
     ...gate.middleware((req, res) => refuseOtlp(res, req.get("content-type"))),
     ...tracesRoute(common),
   );
+  // The document of these routes (api.ts; api.test.ts holds the two together). Any valid key reads it (docs/api.md).
+  router.get("/openapi.json", authenticate(deps.keys), serveOpenApi(ingestOpenApi));
   return {
     router,
     direct: [eventsDirectRoute(events, gate), tracesDirectRoute(common, gate)],

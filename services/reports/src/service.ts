@@ -7,10 +7,12 @@ import {
   tenantRefusal,
 } from "@tollgate/auth";
 import { fromZodIssues } from "@tollgate/events";
+import { serveOpenApi } from "@tollgate/kit";
 import type { SqlStore } from "@tollgate/sql";
 import { stringify } from "csv-stringify/sync";
 import express, { type Response, type Router } from "express";
 import type { z } from "zod";
+import { reportsOpenApi } from "./api";
 import {
   COLUMNS,
   efficacy,
@@ -64,6 +66,8 @@ export function createReportsRouter(deps: { store: SqlStore; keys: KeyStore }): 
   report("/v1/reports/top", topSchema, top, COLUMNS.top);
   report("/v1/reports/efficacy", rangeSchema, efficacy, COLUMNS.efficacy);
   report("/v1/reports/unit-economics", rangeSchema, unitEconomics, COLUMNS.unitEconomics);
+  // The document of these routes (api.ts; api.test.ts holds the two together). Any valid key reads it (docs/api.md).
+  router.get("/openapi.json", authenticate(deps.keys), serveOpenApi(reportsOpenApi));
   return router;
 }
 

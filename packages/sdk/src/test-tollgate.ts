@@ -1,18 +1,18 @@
 import { runId } from "../../../test/support/engines";
 import { call } from "../../../test/support/http";
 import { eventually } from "../../../test/support/processes";
-import { startStack } from "../../../test/support/stack";
+import { type Mode, startStack } from "../../../test/support/stack";
 import { createTollgate, type Tollgate, type TollgateOptions } from "./client";
 
 /**
- * Embedded Tollgate for the SDK's integration tests (not part of the
- * package build): one process, an agent key of a fresh org, and that org's
+ * Tollgate in either mode for the SDK's integration tests (not part of the
+ * package build): an agent key of a fresh org, and that org's
  * budgets — every user 10,000 tokens a day (block), agent "throttled" 100
  * tokens a day (throttle), agent "cheap" 0.005 USD an hour (degrade gpt-4o →
  * gpt-4o-mini and claude-sonnet-4-6 → claude-haiku-4-5, output capped at 256).
  */
-export async function startEmbeddedTollgate() {
-  const stack = await startStack("embedded");
+export async function startTestTollgate(mode: Mode = "embedded") {
+  const stack = await startStack(mode);
   const { adminKey } = stack;
   const org = runId("org_sdk_");
   const ports = { enforcement: Number(new URL(stack.enforcementUrl).port) };
@@ -25,12 +25,6 @@ export async function startEmbeddedTollgate() {
   if (created.status !== 201) throw new Error(`agent key: ${created.status} ${JSON.stringify(created.body)}`);
   const agentKey = created.body.key as string;
   const budgets: Record<string, Record<string, unknown>> = {
-    [`${org}-user`]: {
-      scope: { type: "user", id: "*" },
-      metric: "tokens",
-      window: { type: "calendar", unit: "day" },
-      limit: 10_000,
-    },
     [`${org}-throttle`]: {
       scope: { type: "agent", id: "throttled" },
       metric: "tokens",
@@ -49,6 +43,13 @@ export async function startEmbeddedTollgate() {
         model_map: { "gpt-4o": "gpt-4o-mini", "claude-sonnet-4-6": "claude-haiku-4-5" },
         max_output_tokens: 256,
       },
+    },
+    // Written last: once the aggregator counts into it, it has loaded the others too (one read of them all).
+    [`${org}-user`]: {
+      scope: { type: "user", id: "*" },
+      metric: "tokens",
+      window: { type: "calendar", unit: "day" },
+      limit: 10_000,
     },
   };
   for (const [id, body] of Object.entries(budgets)) {
@@ -78,6 +79,25 @@ export async function startEmbeddedTollgate() {
     return throttled.budgets.length === 2 && cheap.budgets.length === 2 ? true : undefined;
   }, "the budgets to apply");
 
+  // Distributed mode: the aggregator loads budgets on its own clock; a probe counted into the last one says it has them.
+  const probeUser = runId("probe_");
+  await stack.settle(async () => {
+    const sent = await call("POST", `${ingestUrl}/v1/events`, {
+      key: agentKey,
+      json: {
+        event_id: runId("probe-"),
+        project_id: "sdk-project",
+        user_id: probeUser,
+        agent_id: "sdk-agent",
+        model: "gpt-4o",
+        usage: { input_tokens: 1, output_tokens: 0 },
+      },
+    });
+    if (sent.status !== 202) throw new Error(`probe event: ${sent.status} ${JSON.stringify(sent.body)}`);
+    const usage = await tollgate.usage({ userId: probeUser });
+    return (usage.budgets.find((b) => b.id === `${org}-user`)?.used ?? 0) > 0 ? true : undefined;
+  }, "the aggregator counting into the budgets");
+
   return {
     org,
     agentKey,
@@ -89,6 +109,24 @@ export async function startEmbeddedTollgate() {
     async userStanding(userId: string) {
       const usage = await client().tollgate.usage({ userId });
       return { line: usage.budgets.find((b) => b.id === `${org}-user`), totals: usage.totals.user?.day };
+    },
+    /**
+     * The same, once every call of the user is settled — counted, its hold
+     * gone: at once in embedded mode (counted before the report's 2xx),
+     * after the aggregator's turn in distributed mode.
+     */
+    async settledStanding(userId: string) {
+      return stack.settle(async () => {
+        const standing = await this.userStanding(userId);
+        return standing.line?.reserved === 0 && (standing.totals?.requests ?? 0) > 0 ? standing : undefined;
+      }, `the calls of ${userId} settled`);
+    },
+    /** Day totals of the agent "cheap" on `model`, once at least `requests` calls are counted. */
+    async cheapModelDay(model: string, requests = 1) {
+      return stack.settle(async () => {
+        const day = (await client().tollgate.usage({ agentId: "cheap", model })).totals.model?.day;
+        return day && day.requests >= requests ? day : undefined;
+      }, `${requests} call(s) of agent cheap on ${model} counted`);
     },
     async stop() {
       await stack.stop();

@@ -1,0 +1,4 @@
+export * from "./env";
+export * from "./router";
+export * from "./security";
+export * from "./sessions";
