@@ -27,6 +27,7 @@ export class DefinitionStore<T extends { id: string }> {
    */
   private writes: Array<{ seq: number; id: string; item: T | null }> = [];
   private writeSeq = 0;
+  private list: T[] | null = null;
 
   constructor(
     private readonly store: SqlStore,
@@ -63,16 +64,20 @@ export class DefinitionStore<T extends { id: string }> {
       else next.delete(write.id);
     }
     this.items = next;
+    this.list = null;
   }
 
   private wrote(id: string, item: T | null): void {
     this.writes.push({ seq: ++this.writeSeq, id, item });
     if (item) this.items.set(id, item);
     else this.items.delete(id);
+    this.list = null;
   }
 
+  /** Every item; the same array until the next change (every check and event asks: no copy each time). */
   all(): T[] {
-    return [...this.items.values()];
+    this.list ??= [...this.items.values()];
+    return this.list;
   }
 
   get(id: string): T | undefined {

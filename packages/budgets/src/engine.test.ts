@@ -61,6 +61,27 @@ describe("decisions", () => {
     ).toThrow(/hard_limit_pct[\s\S]*only for action degrade or warn/);
   });
 
+  it('finds a member\'s budgets among 20,000 explicit ones, with the "*" ones and by every scope', async () => {
+    const many = Array.from({ length: 20_000 }, (_, i) =>
+      budget(`user-${i}`, { scope: { type: "user", id: `u${i}` }, metric: "tokens", window: day, limit: 100 + i }),
+    );
+    const { engine } = engineFor(createMemoryLedger(), [
+      ...many,
+      budget("every-user", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1e9 }),
+      budget("project-p1", { scope: { type: "project", id: "p1" }, metric: "tokens", window: day, limit: 1e9 }),
+      budget("agent-a9", { scope: { type: "agent", id: "a9" }, metric: "tokens", window: day, limit: 1e9 }),
+    ]);
+    const request = { model: "gpt-4o", input_tokens: 1, max_output_tokens: 0 };
+    const found = await engine.check({ ...who, user_id: "u12345" }, request, false);
+    expect(found.budgets.map((b) => [b.id, b.limit])).toEqual([
+      ["project-p1", 1e9],
+      ["every-user", 1e9],
+      ["user-12345", 12_445],
+    ]);
+    const none = await engine.check({ ...who, user_id: "nobody", project_id: "p2" }, request, false);
+    expect(none.budgets.map((b) => b.id)).toEqual(["every-user"]);
+  });
+
   it("applies per-request limits: too much input is denied, too much output is capped", async () => {
     const { engine } = engineFor(createMemoryLedger(), [
       budget("per-request", {
@@ -193,8 +214,9 @@ describe("grants and tiers", () => {
     const grants: Grant[] = [];
     let now = Date.parse("2026-11-24T10:00:00Z");
     const engine = createBudgetEngine({
-      budgets: { all: () => budgets },
-      grants: { all: () => grants },
+      // A new array each time: the engine keeps an index per array (the stores hand out a new one after a change).
+      budgets: { all: () => [...budgets] },
+      grants: { all: () => [...grants] },
       ledger,
       keys: createKeyBuilder("tg"),
       price: () => null,
@@ -235,7 +257,8 @@ describe("grants and tiers", () => {
       [tierAssignmentId("acme", "u1"), { id: "", org_id: "acme", user_id: "u1", tier: "free", updated_at_ms: 0 }],
     ]);
     const engine = createBudgetEngine({
-      budgets: { all: () => budgets },
+      // A new array each time: the engine keeps an index per array (the stores hand out a new one after a change).
+      budgets: { all: () => [...budgets] },
       tiers: { get: (id) => assignments.get(id) },
       ledger: createMemoryLedger(),
       keys: createKeyBuilder("tg"),

@@ -16,8 +16,8 @@ import { forecast } from "./forecast";
 import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { CountedEvent, Ledger, LedgerLine, ReservationRef, UsageIncrement } from "./ledger";
 import {
+  amountsOf,
   applicableBudgets,
-  eventAmounts,
   eventSubject,
   type Line,
   linesFor,
@@ -37,12 +37,20 @@ import { bucketAt } from "./windows";
  */
 export const DEFAULT_DEDUPE_WINDOW_S = 3600;
 
+/** One empty list, so the grant index made for it is kept (see index-by-scope.ts). */
+const NO_GRANTS: Grant[] = [];
+
 /** Events per ledger call. */
 const COUNT_CHUNK = 200;
 
 export interface BudgetEngineDeps {
+  /**
+   * The definitions. The same array while nothing changed, a new one after
+   * a change (as ConfigStore.all does): the engine keeps its lookup index
+   * per array (index-by-scope.ts), so an array changed in place goes unseen.
+   */
   budgets: { all(): Budget[] };
-  /** Temporary top-ups (admin grants); none when absent. */
+  /** Temporary top-ups (admin grants); none when absent. Same rule as `budgets`. */
   grants?: { all(): Grant[] };
   /** Tier assignments: the tier a user carries, for tier budgets. */
   tiers?: { get(id: string): TierAssignment | undefined };
@@ -97,7 +105,7 @@ export interface CheckResult {
  */
 export function createBudgetEngine(deps: BudgetEngineDeps) {
   const clock = deps.clock ?? Date.now;
-  const grants = () => deps.grants?.all() ?? [];
+  const grants = () => deps.grants?.all() ?? NO_GRANTS;
   /** A subject's tier comes from the server's assignments, never from what a caller claims. */
   const withTier = (subject: Subject): Subject => {
     if (!deps.tiers || !subject.user_id) return { ...subject, tier: null };
@@ -166,7 +174,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     position: LogPosition | null,
     nowMs: number,
   ): CountedEvent => {
-    const amounts = eventAmounts(event);
+    const counts = eventIncrements(event);
+    const amounts = amountsOf(counts);
     const increments: UsageIncrement[] = [];
     for (const line of linesOf(eventSubject(event), event.timestamp_ms)) {
       // A budget that lets unsettled reservations lapse is not charged for them.
@@ -185,8 +194,8 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     return {
       markerKey: deps.keys.seenEvent(tenant, event.event_id),
       position,
-      counts: eventIncrements(event),
-      counters: eventCounterTargets(deps.keys, event, nowMs),
+      counts,
+      counters: eventCounterTargets(deps.keys, event, nowMs, tenant),
       increments,
       reservation: event.reservation_id ? reservationRef(deps.keys, event.reservation_id) : null,
     };

@@ -160,15 +160,15 @@ export function createMemoryLedger(): Ledger & { sweep(nowMs: number): void; cle
         }
         if ((seen.get(event.markerKey) ?? Number.NEGATIVE_INFINITY) > nowMs) return false;
         seen.set(event.markerKey, nowMs + dedupeWindowS * 1000);
-        const fields = Object.keys(event.counts);
+        const counts = event.counts;
         for (const counter of event.counters) {
           const c = counters.get(counter.key);
           if (c === undefined || c.expiresAtMs <= nowMs) {
             // As in Redis: the expiry is set when the counter is created, not extended.
-            counters.set(counter.key, { counts: { ...event.counts }, expiresAtMs: nowMs + counter.ttlSeconds * 1000 });
+            counters.set(counter.key, { counts: { ...counts }, expiresAtMs: nowMs + counter.ttlSeconds * 1000 });
             continue;
           }
-          for (const field of fields) c.counts[field] = (c.counts[field] ?? 0) + (event.counts[field] ?? 0);
+          for (const field in counts) c.counts[field] = (c.counts[field] ?? 0) + (counts[field] ?? 0);
         }
         for (const inc of event.increments) {
           const b = bucket(inc.key, inc.ttlSeconds, nowMs);

@@ -1,8 +1,16 @@
-import { eventIncrements, type KeyBuilder } from "@tollgate/counters";
+import type { KeyBuilder, Totals } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
-import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
+import {
+  BUDGET_SCOPE_TYPES,
+  type Budget,
+  type BudgetScopeType,
+  type BudgetWindow,
+  type Metric,
+  SCOPE_ORDER,
+} from "./definition";
 import { RATE_WINDOW } from "./forecast";
 import { type Grant, grantedAmount } from "./grants";
+import { type BudgetIndex, budgetIndex, grantsByBudget, scopeKey } from "./index-by-scope";
 import type { UsageIncrement } from "./ledger";
 import { bucketAt, windowPosition } from "./windows";
 
@@ -40,9 +48,9 @@ export interface Applicable {
   member: string;
 }
 
-export function applicableBudgets(budgets: Iterable<Budget>, subject: Subject): Applicable[] {
+export function applicableBudgets(budgets: ReadonlyArray<Budget>, subject: Subject): Applicable[] {
   const out: Applicable[] = [];
-  for (const budget of budgets) {
+  for (const budget of candidates(budgetIndex(budgets), subject)) {
     // An org's budget never counts or limits another org (tenants stay apart).
     if (budget.org_id != null && budget.org_id !== subject.org_id) continue;
     const value = subject[SCOPE_FIELD[budget.scope.type]];
@@ -61,6 +69,18 @@ export function applicableBudgets(budgets: Iterable<Budget>, subject: Subject): 
     (a, b) =>
       SCOPE_ORDER[a.budget.scope.type] - SCOPE_ORDER[b.budget.scope.type] || a.budget.id.localeCompare(b.budget.id),
   );
+}
+
+/** The budgets that may apply to a subject: every `"*"` budget, and the explicit ones naming one of its ids. */
+function candidates(index: BudgetIndex, subject: Subject): ReadonlyArray<Budget> {
+  if (index.explicit.size === 0) return index.wildcards;
+  const found = [...index.wildcards];
+  for (const type of BUDGET_SCOPE_TYPES) {
+    const value = subject[SCOPE_FIELD[type]];
+    const explicit = value ? index.explicit.get(scopeKey(type, value)) : undefined;
+    if (explicit) found.push(...explicit);
+  }
+  return found;
 }
 
 /**
@@ -86,6 +106,15 @@ export interface Line {
 
 const MINUTE: BudgetWindow = { type: "rolling", seconds: 60 };
 
+/** A value made on first use, then kept. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => {
+    made ??= { value: make() };
+    return made.value;
+  };
+}
+
 export function linesFor(
   keys: KeyBuilder,
   tenant: string,
@@ -98,7 +127,11 @@ export function linesFor(
     const add = (kind: Line["kind"], metric: Metric, window: BudgetWindow, limit: number) => {
       const position = windowPosition(window, nowMs);
       const id = kind === "window" ? budget.id : `${budget.id}#${kind}`;
-      const bucketKeys = position.buckets.map((bucket) => keys.budgetBucket(tenant, id, member, bucket));
+      // Keys are made when read: counting an event needs none of them (it writes its own bucket, usageKey),
+      // a check reads them all — a rolling window's 12 slices and the rate's 12 are 72 strings a line.
+      const bucketKeys = once(() => position.buckets.map((bucket) => keys.budgetBucket(tenant, id, member, bucket)));
+      const holdsKeys = once(() => bucketKeys().map((key) => keys.budgetHolds(key)));
+      const rateKeys = once(() => (kind === "window" ? rateKeysAt(keys, tenant, budget.id, member, nowMs) : []));
       lines.push({
         budget,
         member,
@@ -106,15 +139,22 @@ export function linesFor(
         metric,
         window,
         limit,
-        keys: bucketKeys,
-        holdsKeys: bucketKeys.map((key) => keys.budgetHolds(key)),
+        get keys() {
+          return bucketKeys();
+        },
+        get holdsKeys() {
+          return holdsKeys();
+        },
         resetsAtMs: position.resetsAtMs,
         ttlSeconds: position.ttlSeconds,
-        rateKeys: kind === "window" ? rateKeysAt(keys, tenant, budget.id, member, nowMs) : [],
+        get rateKeys() {
+          return rateKeys();
+        },
       });
     };
     // Live grants top the window's limit up; rate limits stay as they are.
-    add("window", budget.metric, budget.window, budget.limit + grantedAmount(grants, budget.id, member, nowMs));
+    const granted = grantedAmount(grantsByBudget(grants).get(budget.id) ?? [], budget.id, member, nowMs);
+    add("window", budget.metric, budget.window, budget.limit + granted);
     if (budget.rate_limit.requests_per_minute !== undefined) {
       add("requests_per_minute", "requests", MINUTE, budget.rate_limit.requests_per_minute);
     }
@@ -159,12 +199,18 @@ export function rateIncrement(
 /** Amounts in every metric's unit: what a request may use, or what an event used. */
 export type Amounts = Record<Metric, number>;
 
-/** An event's amounts by budget metric: the running totals' counts (one definition of what an event counts). */
-export function eventAmounts(event: UsageEvent): Amounts {
-  const counts = eventIncrements(event);
-  return { ...counts, cost_usd: counts.cost_micro_usd };
+/** An event's running-total counts as budget metrics (the one definition of what an event counts: eventIncrements). */
+export function amountsOf(counts: Totals): Amounts {
+  return {
+    tokens: counts.tokens,
+    input_tokens: counts.input_tokens,
+    output_tokens: counts.output_tokens,
+    cost_usd: counts.cost_micro_usd,
+    requests: counts.requests,
+  };
 }
 
+/** An event as the subject of its budgets: its tags are the subject's fields (no copy: read only). */
 export function eventSubject(event: UsageEvent): Subject {
-  return { ...event };
+  return event;
 }

@@ -19,8 +19,9 @@ export function engineFor(
   const clock = { now: options.startMs ?? Date.parse("2026-11-24T10:00:00Z") };
   const grants = options.grants;
   const engine = createBudgetEngine({
-    budgets: { all: () => budgets },
-    ...(grants ? { grants: { all: () => grants } } : {}),
+    // A new array each time: the engine keeps an index per array (the stores hand out a new one after a change).
+    budgets: { all: () => [...budgets] },
+    ...(grants ? { grants: { all: () => [...grants] } } : {}),
     ledger,
     keys: createKeyBuilder(options.prefix ?? "tg"),
     // gpt-4o list prices: 2.5 µUSD per input token, 10 per output token (rounded once).

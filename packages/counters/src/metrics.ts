@@ -31,21 +31,6 @@ export function eventIncrements(event: UsageEvent): Totals {
   };
 }
 
-/** The identities of an event, by scope type; absent optional tags are skipped. */
-export function eventScopes(event: UsageEvent): Array<[ScopeType, string]> {
-  const ids: Record<ScopeType, string | null> = {
-    org: event.org_id,
-    team: event.team_id,
-    project: event.project_id,
-    user: event.user_id,
-    agent: event.agent_id,
-    session: event.session_id,
-    feature: event.feature,
-    model: event.model,
-  };
-  return SCOPE_TYPES.flatMap((scope) => (ids[scope] ? [[scope, ids[scope] as string] as [ScopeType, string]] : []));
-}
-
 export interface CounterTarget {
   key: string;
   ttlSeconds: number;
@@ -57,17 +42,39 @@ export interface CounterTarget {
  * that ended more than a day before `nowMs` is not written at all (a late
  * event, or a rebuild reading history for a long budget window).
  */
-export function eventCounterTargets(keys: KeyBuilder, event: UsageEvent, nowMs: number): CounterTarget[] {
-  const tenant = keys.tenant(event.org_id);
+export function eventCounterTargets(
+  keys: KeyBuilder,
+  event: UsageEvent,
+  nowMs: number,
+  tenant = keys.tenant(event.org_id),
+): CounterTarget[] {
   const windows = TOTALS_WINDOWS.filter((w) => utcBucketEnd(w, event.timestamp_ms) + DAY_MS > nowMs).map((window) => ({
     bucket: utcBucket(window, event.timestamp_ms),
     ttlSeconds: BUCKET_TTL_SECONDS[window],
   }));
-  if (windows.length === 0) return [];
-  return eventScopes(event).flatMap(([scope, id]) =>
-    windows.map(({ bucket, ttlSeconds }) => ({ key: keys.counter(tenant, scope, id, bucket), ttlSeconds })),
-  );
+  const targets: CounterTarget[] = [];
+  if (windows.length === 0) return targets;
+  // One loop, no intermediate arrays: this runs for every counted event.
+  for (const scope of SCOPE_TYPES) {
+    const id = event[EVENT_FIELD[scope]];
+    if (!id) continue;
+    for (const { bucket, ttlSeconds } of windows)
+      targets.push({ key: keys.counter(tenant, scope, id, bucket), ttlSeconds });
+  }
+  return targets;
 }
+
+/** The event field each scope counts by; absent optional tags are skipped. */
+const EVENT_FIELD = {
+  org: "org_id",
+  team: "team_id",
+  project: "project_id",
+  user: "user_id",
+  agent: "agent_id",
+  session: "session_id",
+  feature: "feature",
+  model: "model",
+} as const satisfies Record<ScopeType, keyof UsageEvent>;
 
 const DAY_MS = 86_400_000;
 

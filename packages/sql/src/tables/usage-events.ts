@@ -104,8 +104,13 @@ export function usageEventFromRow(row: Record<string, unknown>): UsageEvent {
 }
 
 /**
- * Every distinct event since `sinceMs` (FINAL: duplicates not yet merged
- * away are collapsed), in pages, for rebuilding counters after a restart.
+ * Every distinct event since `sinceMs`, in pages, for rebuilding counters
+ * after a restart. Duplicates not yet merged away are collapsed by `LIMIT 1
+ * BY` the sorting key, not by FINAL: with FINAL, ClickHouse reads every
+ * stored row to merge them before filtering on the time (`timestamp` is not
+ * in the sorting key), so a start read all history to count none of it
+ * (bench/capacity: +160 MB and 0.46 s for 1,000,000 old events; without
+ * FINAL the time's min-max index skips the old parts).
  */
 export async function* usageEventsSince(
   store: SqlStore,
@@ -116,10 +121,11 @@ export async function* usageEventsSince(
   for (;;) {
     // Keyset pagination on the sorting key: stable and cheap on large tables.
     const rows = await store.query(
-      `SELECT ${USAGE_EVENT_COLUMNS} FROM usage_events FINAL
+      `SELECT ${USAGE_EVENT_COLUMNS} FROM usage_events
        WHERE timestamp >= {since:DateTime}
          AND (org_id, project_id, user_id, event_id) > ({o:String}, {p:String}, {u:String}, {e:String})
        ORDER BY org_id, project_id, user_id, event_id
+       LIMIT 1 BY org_id, project_id, user_id, event_id
        LIMIT {limit:UInt32}`,
       { since: sinceMs, o: after.org_id, p: after.project_id, u: after.user_id, e: after.event_id, limit: pageSize },
     );
