@@ -6,12 +6,18 @@
  *                background, as in production)
  *   bare fetch   one fetch POST /v1/check with reserve: true, the JSON read —
  *                the least an agent asking before each call can do
+ *   guard, reports elsewhere  the same guard, its reports sent to a local
+ *                server that answers 202 at once: the SDK's own cost, without
+ *                the server's work of storing and counting the reports (on
+ *                this machine's two cores, beside the check it times)
  * Calls run one after another (an agent's loop), in alternating rounds so
  * both see the same machine. Prints calls/s, p50/p99 and the ratio of mean
  * latencies (goal ≤ 1.1).
  *
  *   pnpm bench:sdk [--calls 3000] [--rounds 6]
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { createTollgate } from "@tollgate/sdk";
 import { runId } from "../../test/support/engines";
@@ -50,6 +56,22 @@ try {
     subject: { orgId: org, projectId: "bench", agentId: "bench-agent", userId: "bench-user" },
     logger: { warn: (message, details) => console.warn(message, details ?? "") },
   });
+  // Reports to a server that takes them and does nothing: the third variant.
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(202, { "content-type": "application/json" });
+      res.end('{"accepted":0,"rejected":[]}');
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const elsewhere = createTollgate({
+    checkUrl: stack.enforcementUrl,
+    ingestUrl: sinkUrl,
+    apiKey: agentKey,
+    subject: { orgId: org, projectId: "bench", agentId: "bench-agent", userId: "bench-user" },
+  });
   const request = { model: "gpt-4o", inputTokens: 500, maxOutputTokens: 200 };
   const usage = { usage: { input_tokens: 500, output_tokens: 120 } };
   const body = JSON.stringify({
@@ -66,12 +88,17 @@ try {
 
   const variants = {
     guard: () => tollgate.guard(request, async () => usage),
+    "guard, reports elsewhere": () => elsewhere.guard(request, async () => usage),
     "bare fetch": async () => {
       const reply = await fetch(`${stack.enforcementUrl}/v1/check`, { method: "POST", headers, body });
       await reply.json();
     },
   };
-  const samples: Record<keyof typeof variants, number[]> = { guard: [], "bare fetch": [] };
+  const samples: Record<keyof typeof variants, number[]> = {
+    guard: [],
+    "guard, reports elsewhere": [],
+    "bare fetch": [],
+  };
   // Warm both paths (JIT, connections) before measuring.
   for (const run of Object.values(variants)) for (let i = 0; i < 300; i++) await run();
   for (let round = 0; round < ROUNDS; round++) {
@@ -84,6 +111,8 @@ try {
     }
   }
   await tollgate.shutdown();
+  await elsewhere.shutdown();
+  sink.close();
 
   const stats = (values: number[]) => {
     const sorted = [...values].sort((a, b) => a - b);
@@ -92,6 +121,7 @@ try {
     return { mean, perSecond: Math.round(1000 / mean), p50: at(0.5), p99: at(0.99) };
   };
   const guard = stats(samples.guard);
+  const own = stats(samples["guard, reports elsewhere"]);
   const bare = stats(samples["bare fetch"]);
   console.log(`${CALLS} calls each, one at a time, in ${ROUNDS} alternating rounds`);
   console.log("");
@@ -99,12 +129,16 @@ try {
   console.log("|---|---|---|---|---|");
   for (const [name, s] of [
     ["guard", guard],
+    ["guard, reports elsewhere", own],
     ["bare fetch", bare],
   ] as const) {
     console.log(`| ${name} | ${s.perSecond} | ${s.mean.toFixed(3)} | ${s.p50.toFixed(3)} | ${s.p99.toFixed(3)} |`);
   }
   console.log("");
   console.log(`guard ÷ bare fetch, mean latency: ${(guard.mean / bare.mean).toFixed(2)} (goal ≤ 1.1)`);
+  console.log(
+    `guard with its reports elsewhere ÷ bare fetch: ${(own.mean / bare.mean).toFixed(2)} (the SDK's own cost)`,
+  );
 } finally {
   await stack.stop();
 }

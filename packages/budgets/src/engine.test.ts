@@ -1,7 +1,7 @@
-import { createKeyBuilder } from "@tollgate/counters";
+import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { describe, expect, it } from "vitest";
 import { createBudgetEngine } from "./engine";
-import { type Grant, tierAssignmentId } from "./grants";
+import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { Ledger } from "./ledger";
 import { createMemoryLedger } from "./memory-ledger";
 import { budget, engineFor, usage } from "./testing";
@@ -270,5 +270,63 @@ describe("grants and tiers", () => {
     expect((await engine.check(who, ask, false)).decision).toBe("deny");
     expect((await engine.check({ ...who, tier: "enterprise" }, ask, false)).decision).toBe("deny");
     expect((await engine.check({ ...who, user_id: "u2" }, ask, false)).decision).toBe("allow");
+  });
+});
+
+describe("counting with the plan cache (the definitions' array kept until they change)", () => {
+  it("counts each event into the buckets of its own time and into budgets added since, and follows tier changes", async () => {
+    let definitions = [
+      budget("user-day", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1e9 }),
+    ];
+    const assignments = new Map<string, TierAssignment>();
+    let now = Date.parse("2026-11-24T23:59:50Z");
+    const ledger = createMemoryLedger();
+    const keys = createKeyBuilder("tg");
+    const engine = createBudgetEngine({
+      budgets: { all: () => definitions }, // the same array until replaced, as the stores do
+      tiers: { get: (id) => assignments.get(id) },
+      ledger,
+      keys,
+      price: () => null,
+      reservationTtlMs: 60_000,
+      failurePolicy: "open",
+      clock: () => now,
+    });
+    const counters = createCounterStore(ledger, keys);
+    const report = (id: string, tokens: number) =>
+      engine.count([{ event: usage({ ...who, event_id: id, total_tokens: tokens, timestamp_ms: now }) }]);
+    const used = async (id: string) => (await engine.standing(who)).find((b) => b.id === id)?.used;
+
+    await report("before-midnight", 10);
+    await report("also-before", 5);
+    expect(await used("user-day")).toBe(15);
+    now = Date.parse("2026-11-25T00:00:05Z"); // a new day: a new bucket, for the budget and the running totals
+    await report("after-midnight", 7);
+    expect(await used("user-day")).toBe(7);
+    expect((await counters.totals({ org: "acme", user: "u1" }, now)).user?.day.tokens).toBe(7);
+
+    definitions = [
+      ...definitions,
+      budget("project-day", { scope: { type: "project", id: "p1" }, metric: "tokens", window: day, limit: 1e9 }),
+      budget("free-users", {
+        scope: { type: "user", id: "*" },
+        metric: "tokens",
+        window: day,
+        limit: 1e9,
+        tier: "free",
+      }),
+    ];
+    await report("after-change", 3);
+    expect(await used("project-day")).toBe(3);
+    expect(await used("user-day")).toBe(10);
+    assignments.set(tierAssignmentId("acme", "u1"), {
+      id: "",
+      org_id: "acme",
+      user_id: "u1",
+      tier: "free",
+      updated_at_ms: 0,
+    });
+    await report("now-free", 2);
+    expect(await used("free-users")).toBe(2);
   });
 });

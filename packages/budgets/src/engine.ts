@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { eventCounterTargets, eventIncrements, type KeyBuilder } from "@tollgate/counters";
+import { counterBuckets, eventCounterTargets, eventIncrements, type KeyBuilder } from "@tollgate/counters";
 import type { LogPosition, UsageEvent } from "@tollgate/events";
 import { type AlertRecord, alertsDue, type DueAlert } from "./alerts";
 import {
@@ -12,7 +12,7 @@ import {
   type Verdict,
 } from "./decide";
 import type { Budget } from "./definition";
-import { forecast } from "./forecast";
+import { forecast, RATE_WINDOW } from "./forecast";
 import { type Grant, type TierAssignment, tierAssignmentId } from "./grants";
 import type { CountedEvent, Ledger, LedgerLine, ReservationRef, UsageIncrement } from "./ledger";
 import {
@@ -26,6 +26,7 @@ import {
   type Subject,
   usageKey,
 } from "./plan";
+import { createPlanCache, type Plan, type PlannedLine } from "./plan-cache";
 import { bucketAt } from "./windows";
 
 /**
@@ -105,6 +106,7 @@ export interface CheckResult {
  */
 export function createBudgetEngine(deps: BudgetEngineDeps) {
   const clock = deps.clock ?? Date.now;
+  const plans = createPlanCache();
   const grants = () => deps.grants?.all() ?? NO_GRANTS;
   /** A subject's tier comes from the server's assignments, never from what a caller claims. */
   const withTier = (subject: Subject): Subject => {
@@ -167,6 +169,65 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     };
   };
 
+  /**
+   * What an event of this subject, at this time, writes to: its running
+   * totals and its budget lines' buckets and rate slices — from the plan
+   * cache while it holds (plan-cache.ts), else made and kept.
+   */
+  const planFor = (tenant: string, event: UsageEvent, nowMs: number): Plan => {
+    const subject = withTier(eventSubject(event));
+    const unsettled = event.source === "unsettled";
+    const name = [
+      tenant,
+      event.team_id,
+      event.project_id,
+      event.user_id,
+      event.agent_id,
+      event.session_id,
+      event.feature,
+      event.model,
+      event.task_type,
+      event.provider,
+      event.key_id,
+      subject.tier,
+      unsettled ? "u" : "",
+    ].join("\u0000");
+    const budgets = deps.budgets.all();
+    const buckets = counterBuckets(event, nowMs)
+      .map((b) => b.bucket)
+      .join(",");
+    const cached = plans.get(name, budgets, buckets, event.timestamp_ms);
+    if (cached) return cached;
+    const atMs = event.timestamp_ms;
+    const lines: PlannedLine[] = [];
+    for (const line of linesFor(deps.keys, tenant, applicableBudgets(budgets, subject), atMs)) {
+      // A budget that lets unsettled reservations lapse is not charged for them.
+      if (unsettled && line.budget.on_unsettled === "release") continue;
+      // Each window line also counts into its recent-rate slice (forecast.ts), in the same
+      // atomic step: per event and window line one more HINCRBY, HGET and EXPIRE (an HSET
+      // when the event is the slice's earliest) inside the script — no extra round trip.
+      const rate = line.kind === "window" ? rateIncrement(deps.keys, tenant, line, atMs, 0) : null;
+      lines.push({
+        window: line.window,
+        bucket: bucketAt(line.window, atMs),
+        key: usageKey(deps.keys, tenant, line, atMs),
+        ttlSeconds: line.ttlSeconds,
+        metric: line.metric,
+        rate: rate
+          ? { window: RATE_WINDOW, bucket: bucketAt(RATE_WINDOW, atMs), key: rate.key, ttlSeconds: rate.ttlSeconds }
+          : null,
+      });
+    }
+    const plan: Plan = {
+      budgets,
+      counterBuckets: buckets,
+      counters: eventCounterTargets(deps.keys, event, nowMs, tenant),
+      lines,
+    };
+    plans.set(name, plan);
+    return plan;
+  };
+
   /** Everything one event adds: its running totals (counters without a limit), then its budget lines. */
   const countedEvent = (
     tenant: string,
@@ -176,26 +237,25 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
   ): CountedEvent => {
     const counts = eventIncrements(event);
     const amounts = amountsOf(counts);
+    const plan = planFor(tenant, event, nowMs);
     const increments: UsageIncrement[] = [];
-    for (const line of linesOf(eventSubject(event), event.timestamp_ms)) {
-      // A budget that lets unsettled reservations lapse is not charged for them.
-      if (event.source === "unsettled" && line.budget.on_unsettled === "release") continue;
-      increments.push({
-        key: usageKey(deps.keys, tenant, line, event.timestamp_ms),
-        amount: amounts[line.metric],
-        ttlSeconds: line.ttlSeconds,
-      });
-      // Each window line also counts into its recent-rate slice (forecast.ts), in the same
-      // atomic step: per event and window line one more HINCRBY, HGET and EXPIRE (an HSET
-      // when the event is the slice's earliest) inside the script — no extra round trip.
-      if (line.kind === "window")
-        increments.push(rateIncrement(deps.keys, tenant, line, event.timestamp_ms, amounts[line.metric]));
+    for (const line of plan.lines) {
+      const amount = amounts[line.metric];
+      increments.push({ key: line.key, amount, ttlSeconds: line.ttlSeconds });
+      if (line.rate) {
+        increments.push({
+          key: line.rate.key,
+          amount,
+          ttlSeconds: line.rate.ttlSeconds,
+          firstAtMs: event.timestamp_ms,
+        });
+      }
     }
     return {
       markerKey: deps.keys.seenEvent(tenant, event.event_id),
       position,
       counts,
-      counters: eventCounterTargets(deps.keys, event, nowMs, tenant),
+      counters: plan.counters,
       increments,
       reservation: event.reservation_id ? reservationRef(deps.keys, event.reservation_id) : null,
     };

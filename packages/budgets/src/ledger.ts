@@ -90,7 +90,7 @@ export interface CountedEvent {
    * tokens, cost, requests — `requests` is 1 for every event).
    */
   counts: Readonly<Record<string, number>>;
-  counters: CounterIncrement[];
+  counters: ReadonlyArray<CounterIncrement>;
   /** Budget buckets and their recent-rate slices. */
   increments: UsageIncrement[];
   reservation: ReservationRef | null;

@@ -48,10 +48,7 @@ export function eventCounterTargets(
   nowMs: number,
   tenant = keys.tenant(event.org_id),
 ): CounterTarget[] {
-  const windows = TOTALS_WINDOWS.filter((w) => utcBucketEnd(w, event.timestamp_ms) + DAY_MS > nowMs).map((window) => ({
-    bucket: utcBucket(window, event.timestamp_ms),
-    ttlSeconds: BUCKET_TTL_SECONDS[window],
-  }));
+  const windows = counterBuckets(event, nowMs);
   const targets: CounterTarget[] = [];
   if (windows.length === 0) return targets;
   // One loop, no intermediate arrays: this runs for every counted event.
@@ -62,6 +59,14 @@ export function eventCounterTargets(
       targets.push({ key: keys.counter(tenant, scope, id, bucket), ttlSeconds });
   }
   return targets;
+}
+
+/** The day and month buckets an event's running totals go into (none when both ended over a day before `nowMs`). */
+export function counterBuckets(event: UsageEvent, nowMs: number): Array<{ bucket: string; ttlSeconds: number }> {
+  return TOTALS_WINDOWS.filter((w) => utcBucketEnd(w, event.timestamp_ms) + DAY_MS > nowMs).map((window) => ({
+    bucket: utcBucket(window, event.timestamp_ms),
+    ttlSeconds: BUCKET_TTL_SECONDS[window],
+  }));
 }
 
 /** The event field each scope counts by; absent optional tags are skipped. */

@@ -58,7 +58,11 @@ export function createReporter(options: ReporterOptions) {
 
   /** Sends batches until the queue is empty or a send fails; one drain at a time. */
   function drain(): Promise<void> {
-    sending ??= (async () => {
+    if (sending) return sending;
+    // Started on the next tick, so `sending` is set before its `finally` clears it. Run at once, a drain
+    // of an empty queue (a linger timer firing after a full batch went out) would finish before the
+    // assignment and leave a settled promise in `sending` for good: no report would go out again.
+    sending = Promise.resolve().then(async () => {
       try {
         while (queue.length > 0) {
           const batch = queue.slice(0, options.batchSize);
@@ -73,7 +77,7 @@ export function createReporter(options: ReporterOptions) {
       } finally {
         sending = undefined;
       }
-    })();
+    });
     return sending;
   }
 
