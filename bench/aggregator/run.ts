@@ -21,15 +21,14 @@
  *   pnpm bench:aggregator [--events 100000] [--rounds 3]
  */
 import { parseArgs } from "node:util";
-import { createAggregator } from "@tollgate/aggregator";
-import { BudgetStore, type CountedEvent, createMemoryLedger, type Ledger } from "@tollgate/budgets";
+import { BudgetStore, type CountedEvent, createMemoryLedger } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, createKafka, createKafkaPublisher, TOPICS } from "@tollgate/bus";
 import { createKeyBuilder, eventCounterTargets, utcBucket } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
-import { loadPriceTable } from "@tollgate/pricing";
 import { Redis } from "ioredis";
 import { budget } from "../../packages/budgets/src/testing";
+import { aggregatorOver } from "../../test/support/aggregator";
 import { distributedEnv, dropDatabase, freshClickHouseDatabase, runId } from "../../test/support/engines";
 import { startPrivateBroker } from "../../test/support/mock-broker";
 import { startService } from "../../test/support/processes";
@@ -78,19 +77,6 @@ const budgets = [
   budget("user-day", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1e12 }),
 ];
 
-function aggregatorOver(ledger: Ledger, prefix: string) {
-  return createAggregator({
-    ledger,
-    keys: createKeyBuilder(prefix),
-    budgets: { all: () => budgets },
-    grants: { all: () => [] },
-    tiers: { get: () => undefined },
-    prices: loadPriceTable(),
-    env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: 3_600 },
-    logger,
-  });
-}
-
 /** Every increment the counting path makes per event, recorded through a ledger that keeps them. */
 async function plannedIncrements(): Promise<CountedEvent[]> {
   const planned: CountedEvent[] = [];
@@ -99,7 +85,7 @@ async function plannedIncrements(): Promise<CountedEvent[]> {
     planned.push(...counted);
     return counted.map(() => true);
   };
-  const { engine } = aggregatorOver(recorder, "plan");
+  const { engine } = aggregatorOver(recorder, { keys: createKeyBuilder("plan"), budgets, logger });
   for (let i = 0; i < events.length; i += 5_000)
     await engine.count(events.slice(i, i + 5_000).map((event) => ({ event })));
   return planned;
@@ -205,7 +191,7 @@ async function rawEvalsha(planned: CountedEvent[]): Promise<number> {
 }
 
 async function embedded(): Promise<number> {
-  const { engine } = aggregatorOver(createMemoryLedger(), "tg");
+  const { engine } = aggregatorOver(createMemoryLedger(), { budgets, logger });
   const start = performance.now();
   // Batches as the embedded bus hands them over.
   for (let i = 0; i < events.length; i += 500) await engine.count(events.slice(i, i + 500).map((event) => ({ event })));

@@ -1,10 +1,8 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { type CountedEvent, createMemoryLedger, type Ledger } from "@tollgate/budgets";
-import { createKeyBuilder } from "@tollgate/counters";
 import { createLogger } from "@tollgate/kit";
-import { loadPriceTable } from "@tollgate/pricing";
-import { createAggregator } from "../../services/aggregator/src/service";
+import { aggregatorOver } from "../../test/support/aggregator";
 import { fleetBudgets, fleetStream } from "./events";
 
 export interface MemoryFigures {
@@ -57,14 +55,9 @@ export async function measureMemoryLedger(opts: {
     },
   };
   const budgets = fleetBudgets(Date.now());
-  const { handle } = createAggregator({
-    ledger: counting,
-    keys: createKeyBuilder("tg"),
-    budgets: { all: () => budgets },
-    grants: { all: () => [] },
-    tiers: { get: () => undefined },
-    prices: loadPriceTable(),
-    env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: opts.windowS },
+  const { handle } = aggregatorOver(counting, {
+    budgets,
+    dedupeWindowS: opts.windowS,
     logger: createLogger("capacity-bench", "silent"),
   });
   const stream = fleetStream(18, () => Date.now());

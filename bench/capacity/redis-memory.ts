@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { createRedisLedger } from "@tollgate/budgets";
 import { createKeyBuilder } from "@tollgate/counters";
 import { createLogger } from "@tollgate/kit";
-import { loadPriceTable } from "@tollgate/pricing";
 import { Redis } from "ioredis";
-import { createAggregator } from "../../services/aggregator/src/service";
+import { aggregatorOver } from "../../test/support/aggregator";
 import { type Batch, fleetBudgets, fleetStream } from "./events";
 
 /** What a key of the run's prefix holds, from its name (packages/counters/src/keys.ts). */
@@ -118,14 +117,10 @@ export async function measureRedis(opts: {
   const keys = createKeyBuilder(prefix);
   const ledger = createRedisLedger(redis, keys);
   const budgets = fleetBudgets(Date.now());
-  const { handle } = createAggregator({
-    ledger,
+  const { handle } = aggregatorOver(ledger, {
     keys,
-    budgets: { all: () => budgets },
-    grants: { all: () => [] },
-    tiers: { get: () => undefined },
-    prices: loadPriceTable(),
-    env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: opts.windowS },
+    budgets,
+    dedupeWindowS: opts.windowS,
     logger: createLogger("capacity-bench", "silent"),
   });
   // Today's time, so every counter and budget window is open (the day's and month's buckets).

@@ -6,14 +6,13 @@ import { createEmbeddedBus, RefusedItemsError, type UsagePublisher } from "@toll
 import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
-import { loadPriceTable } from "@tollgate/pricing";
 import { insertDeadLetters, migrate, type SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAggregator } from "../../services/aggregator/src/service";
 import { answerEvents } from "../../services/ingest/src/events-route";
 import { answerTraces } from "../../services/ingest/src/traces-route";
 import { createSinkHandler } from "../../services/sink/src/service";
+import { aggregatorOver } from "../support/aggregator";
 import { runId } from "../support/engines";
 
 const REQUESTS = 25;
@@ -46,14 +45,8 @@ describe("embedded mode: one refused event among concurrent requests", () => {
     const ledger = createMemoryLedger();
     const counters = createCounterStore(ledger, keys);
     // Budgets are not under test here; the running totals are what the after step writes.
-    const aggregate = createAggregator({
-      ledger,
+    const aggregate = aggregatorOver(ledger, {
       keys,
-      budgets: { all: () => [] },
-      grants: { all: () => [] },
-      tiers: { get: () => undefined },
-      prices: loadPriceTable(),
-      env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: 3_600 },
       logger: createLogger("embedded-isolation-test", "silent"),
     }).handle;
     const bus = createEmbeddedBus({

@@ -11,11 +11,11 @@ import {
 import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
 import { decodeUsageEvent, sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
-import { loadPriceTable } from "@tollgate/pricing";
 import { insertUsageEvents, type SqlStore, storedEventIds } from "@tollgate/sql";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAggregator, createAggregatorHandler } from "../../services/aggregator/src/service";
+import { createAggregatorHandler } from "../../services/aggregator/src/service";
+import { aggregatorOver } from "../support/aggregator";
 import { dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "../support/engines";
 import { type PrivateBroker, startPrivateBroker } from "../support/mock-broker";
 import { type RunningProcess, startService } from "../support/processes";
@@ -120,16 +120,7 @@ describe("poison records in distributed mode", () => {
     const ledger = createRedisLedger(redis, keys);
     const counters = createCounterStore(ledger, keys);
     // Budgets are not under test here; the running totals are what the aggregator writes to Redis.
-    const { engine } = createAggregator({
-      ledger,
-      keys,
-      budgets: { all: () => [] },
-      grants: { all: () => [] },
-      tiers: { get: () => undefined },
-      prices: loadPriceTable(),
-      env: { TOLLGATE_DEDUPE_WINDOW_SECONDS: 3_600 },
-      logger,
-    });
+    const { engine } = aggregatorOver(ledger, { keys, logger });
     const poisoned = {
       ...engine,
       // A call carrying the poison is refused by Redis itself, as a whole (bisecting pins it down).

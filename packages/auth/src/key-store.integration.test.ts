@@ -21,6 +21,43 @@ afterAll(async () => {
 });
 
 describe("KeyStore", () => {
+  it("keeps its own writes across a refresh that read before them: a new key listed, a revoked one refused", async () => {
+    // The real store, whose next read answers only when let go: a refresh slower than the writes beside it.
+    let letGo: () => void = () => {};
+    let holdNextRead = false;
+    const slow: SqlStore = Object.create(store, {
+      query: {
+        value: async (...args: Parameters<SqlStore["query"]>) => {
+          const rows = await store.query(...args);
+          if (holdNextRead) {
+            holdNextRead = false;
+            await new Promise<void>((resolve) => {
+              letGo = resolve;
+            });
+          }
+          return rows;
+        },
+      },
+    });
+    const keys = new KeyStore(slow, ADMIN, { refreshMs: 3_600_000 });
+    await keys.start();
+    try {
+      const old = await keys.create({ role: "viewer", name: "old", default_tags: {} });
+      holdNextRead = true;
+      const refreshing = keys.refresh(); // reads now: neither of the two writes below
+      const made = await keys.create({ role: "viewer", name: "during a refresh", default_tags: {} });
+      expect(await keys.revoke(old.record.id)).toBe(true);
+      letGo();
+      await refreshing;
+      expect(keys.list().map((k) => k.id)).toContain(made.record.id);
+      expect(await keys.authenticate(made.key)).not.toBeNull();
+      expect(keys.list().map((k) => k.id)).not.toContain(old.record.id);
+      expect(await keys.authenticate(old.key)).toBeNull();
+    } finally {
+      keys.stop();
+    }
+  });
+
   it("authenticates the bootstrap admin and created keys; stores only a hash", async () => {
     const keys = new KeyStore(store, ADMIN);
     await keys.start();

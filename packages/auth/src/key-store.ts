@@ -94,9 +94,22 @@ export class KeyStore {
   }
 
   async refresh(): Promise<void> {
+    const readFrom = this.writeSeq;
     const rows = await this.store.query<Row>(`${SELECT_KEYS} FROM api_keys FINAL`);
     this.keys.clear();
     for (const row of rows) this.keys.set(row.id, fromRow(row));
+    // Keys created or revoked here while the read ran: kept, or a new key would be missing (and a
+    // revoked one live) until the next refresh. Older writes are in what was read.
+    this.writes = this.writes.filter((write) => write.seq > readFrom);
+    for (const write of this.writes) this.keys.set(write.key.id, write.key);
+  }
+
+  /** This process's writes, numbered as they complete (see refresh). */
+  private writes: Array<{ seq: number; key: StoredKey }> = [];
+  private writeSeq = 0;
+  private wrote(key: StoredKey): void {
+    this.writes.push({ seq: ++this.writeSeq, key });
+    this.keys.set(key.id, key);
   }
 
   /**
@@ -176,7 +189,7 @@ export class KeyStore {
       revoked: false,
     });
     await this.store.insert("api_keys", [toRow(stored, now)]);
-    this.keys.set(id, stored);
+    this.wrote(stored);
     return { record: publicRecord(stored), key };
   }
 
@@ -197,7 +210,7 @@ export class KeyStore {
     if (!stored || stored.revoked) return false;
     const revoked = storedKey({ ...stored, revoked: true });
     await this.store.insert("api_keys", [toRow(revoked, this.now())]);
-    this.keys.set(id, revoked);
+    this.wrote(revoked);
     return true;
   }
 

@@ -1,4 +1,4 @@
-import type { KeyBuilder, Totals } from "@tollgate/counters";
+import { type KeyBuilder, SCOPE_EVENT_FIELD, type Totals } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
 import {
   BUDGET_SCOPE_TYPES,
@@ -30,17 +30,7 @@ export interface Subject {
   tier?: string | null;
 }
 
-const SCOPE_FIELD: Record<BudgetScopeType, keyof Subject> = {
-  org: "org_id",
-  team: "team_id",
-  project: "project_id",
-  user: "user_id",
-  agent: "agent_id",
-  session: "session_id",
-  feature: "feature",
-  model: "model",
-  key: "key_id",
-};
+const SCOPE_FIELD: Record<BudgetScopeType, keyof Subject> = { ...SCOPE_EVENT_FIELD, key: "key_id" };
 
 /** A budget as it applies to one subject: the member it counts (a "*" budget's member is the subject's id). */
 export interface Applicable {

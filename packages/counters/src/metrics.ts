@@ -53,7 +53,7 @@ export function eventCounterTargets(
   if (windows.length === 0) return targets;
   // One loop, no intermediate arrays: this runs for every counted event.
   for (const scope of SCOPE_TYPES) {
-    const id = event[EVENT_FIELD[scope]];
+    const id = event[SCOPE_EVENT_FIELD[scope]];
     if (!id) continue;
     for (const { bucket, ttlSeconds } of windows)
       targets.push({ key: keys.counter(tenant, scope, id, bucket), ttlSeconds });
@@ -69,8 +69,8 @@ export function counterBuckets(event: UsageEvent, nowMs: number): Array<{ bucket
   }));
 }
 
-/** The event field each scope counts by; absent optional tags are skipped. */
-const EVENT_FIELD = {
+/** The event field each scope is keyed by (running totals; budgets add `key`); absent optional tags are skipped. */
+export const SCOPE_EVENT_FIELD = {
   org: "org_id",
   team: "team_id",
   project: "project_id",
