@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { migrate, type SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { holdingNextRead } from "../../../test/support/held-reads";
 import { BOOTSTRAP_ADMIN_ID, KeyStore } from "./key-store";
 import { generateKey, parseKey } from "./secrets";
 
@@ -22,32 +23,16 @@ afterAll(async () => {
 
 describe("KeyStore", () => {
   it("keeps its own writes across a refresh that read before them: a new key listed, a revoked one refused", async () => {
-    // The real store, whose next read answers only when let go: a refresh slower than the writes beside it.
-    let letGo: () => void = () => {};
-    let holdNextRead = false;
-    const slow: SqlStore = Object.create(store, {
-      query: {
-        value: async (...args: Parameters<SqlStore["query"]>) => {
-          const rows = await store.query(...args);
-          if (holdNextRead) {
-            holdNextRead = false;
-            await new Promise<void>((resolve) => {
-              letGo = resolve;
-            });
-          }
-          return rows;
-        },
-      },
-    });
-    const keys = new KeyStore(slow, ADMIN, { refreshMs: 3_600_000 });
+    const slow = holdingNextRead(store);
+    const keys = new KeyStore(slow.store, ADMIN, { refreshMs: 3_600_000 });
     await keys.start();
     try {
       const old = await keys.create({ role: "viewer", name: "old", default_tags: {} });
-      holdNextRead = true;
+      slow.hold();
       const refreshing = keys.refresh(); // reads now: neither of the two writes below
       const made = await keys.create({ role: "viewer", name: "during a refresh", default_tags: {} });
       expect(await keys.revoke(old.record.id)).toBe(true);
-      letGo();
+      slow.letGo();
       await refreshing;
       expect(keys.list().map((k) => k.id)).toContain(made.record.id);
       expect(await keys.authenticate(made.key)).not.toBeNull();

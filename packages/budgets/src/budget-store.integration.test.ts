@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { migrate, type SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { holdingNextRead } from "../../../test/support/held-reads";
 import { BudgetStore } from "./budget-store";
 import { budget } from "./testing";
 
@@ -23,34 +24,18 @@ const day = { type: "calendar", unit: "day" } as const;
 
 describe("BudgetStore (definitions loaded and refreshed from chDB)", () => {
   it("keeps its own writes across a refresh that read before them, and hands out one array until a change", async () => {
-    // The real store, whose next read answers only when let go: a refresh slower than the writes beside it.
-    let letGo: () => void = () => {};
-    let holdNextRead = false;
-    const slow: SqlStore = Object.create(store, {
-      query: {
-        value: async (...args: Parameters<SqlStore["query"]>) => {
-          const rows = await store.query(...args);
-          if (holdNextRead) {
-            holdNextRead = false;
-            await new Promise<void>((resolve) => {
-              letGo = resolve;
-            });
-          }
-          return rows;
-        },
-      },
-    });
-    const budgets = new BudgetStore(slow, { refreshMs: 3_600_000 });
+    const slow = holdingNextRead(store);
+    const budgets = new BudgetStore(slow.store, { refreshMs: 3_600_000 });
     await budgets.start();
     try {
       await budgets.put(budget("old", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 1 }));
       const before = budgets.all();
       expect(budgets.all()).toBe(before); // the same array while nothing changed
-      holdNextRead = true;
+      slow.hold();
       const refreshing = budgets.refresh(); // reads now: neither of the two writes below
       await budgets.put(budget("new", { scope: { type: "user", id: "*" }, metric: "tokens", window: day, limit: 2 }));
       expect(await budgets.delete("old")).toBe(true);
-      letGo();
+      slow.letGo();
       await refreshing;
       expect(budgets.all().map((b) => b.id)).toEqual(["new"]);
       expect(budgets.all()).not.toBe(before);
