@@ -4,6 +4,8 @@ STATE="${TOLLGATE_INFRA_STATE:-$REPO_ROOT/.tollgate/infra}"
 CH_HTTP_PORT="${TOLLGATE_CH_HTTP_PORT:-18123}"
 CH_TCP_PORT="${TOLLGATE_CH_TCP_PORT:-19000}"
 PRIVATE_REDIS_PORT="${TOLLGATE_PRIVATE_REDIS_PORT:-16379}"
+# The three masters of the local Redis Cluster (distributed mode scales out on one).
+CLUSTER_PORTS=(${TOLLGATE_CLUSTER_PORTS:-17001 17002 17003})
 
 log() { printf '[infra] %s\n' "$*" >&2; }
 

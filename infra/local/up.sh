@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the engines Tollgate's distributed mode and its tests need, without
-# Docker: Redis, a private ClickHouse server, a Kafka-protocol broker (the
-# librdkafka mock cluster), then applies the ClickHouse migrations.
+# Docker: Redis, a Redis Cluster of three masters, a private ClickHouse
+# server, a Kafka-protocol broker (the librdkafka mock cluster), then applies
+# the ClickHouse migrations.
 # Idempotent: what already runs is reused. Addresses land in
 # .tollgate/infra/env (sourceable). Stop everything with infra/local/down.sh.
 set -euo pipefail
@@ -23,6 +24,53 @@ else
   wait_for "redis-cli -p $PRIVATE_REDIS_PORT ping | grep -q PONG" 20 || { log "redis did not start"; exit 1; }
   REDIS_URL="redis://127.0.0.1:$PRIVATE_REDIS_PORT"
 fi
+
+# --- Redis Cluster: three masters on loopback, no replicas, no persistence.
+ensure_packages redis-server redis-tools
+# Every node is asked: a dead node is noticed by the others only after the
+# cluster node timeout (15 s), so one healthy answer proves little.
+cluster_ok() {
+  local port
+  for port in "${CLUSTER_PORTS[@]}"; do
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  done
+}
+if cluster_ok; then
+  log "redis cluster: already ok on ports ${CLUSTER_PORTS[*]}"
+else
+  cluster_nodes=()
+  for port in "${CLUSTER_PORTS[@]}"; do
+    dir="$STATE/redis-cluster/$port"
+    if ! alive "$dir/redis.pid"; then
+      # A stopped node's nodes.conf still names its old cluster, and it would
+      # refuse to join a new one: a node that is not running starts afresh.
+      rm -rf "$dir" && mkdir -p "$dir"
+      log "redis cluster: starting node 127.0.0.1:$port"
+      (cd "$dir" && redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+        --cluster-config-file nodes.conf --save '' --appendonly no --daemonize yes \
+        --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log")
+    fi
+    wait_for "redis-cli -p $port ping | grep -q PONG" 20 || { log "redis cluster node $port did not start"; exit 1; }
+    cluster_nodes+=("127.0.0.1:$port")
+  done
+  # A cluster still converging (slots assigned) gets a few seconds; one that
+  # stays broken (a node died and came back empty) is reset and created anew:
+  # it holds no data worth keeping (no persistence).
+  slots_assigned() { redis-cli -p "$1" cluster info | grep -q 'cluster_slots_assigned:[1-9]'; }
+  converging=0
+  for port in "${CLUSTER_PORTS[@]}"; do slots_assigned "$port" && converging=1; done
+  if [ "$converging" = 0 ] || ! wait_for cluster_ok 5; then
+    for port in "${CLUSTER_PORTS[@]}"; do
+      redis-cli -p "$port" flushall >/dev/null
+      redis-cli -p "$port" cluster reset hard >/dev/null
+    done
+    log "redis cluster: creating from ${cluster_nodes[*]}"
+    echo yes | redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 >"$STATE/redis-cluster/create.log" 2>&1 || {
+      log "redis cluster create failed:"; cat "$STATE/redis-cluster/create.log" >&2; exit 1; }
+    wait_for cluster_ok 30 || { log "redis cluster did not reach cluster_state:ok"; redis-cli -p "${CLUSTER_PORTS[0]}" cluster info >&2; exit 1; }
+  fi
+fi
+REDIS_CLUSTER_URL="redis+cluster://$(printf '127.0.0.1:%s,' "${CLUSTER_PORTS[@]}" | sed 's/,$//')"
 
 # --- ClickHouse: Debian's 18.16 server with a private config.
 ensure_packages clickhouse-server clickhouse-client curl
@@ -67,6 +115,7 @@ KAFKA_BROKERS="$(cat "$STATE/bootstrap")"
 
 cat >"$STATE/env" <<ENV
 export REDIS_URL=$REDIS_URL
+export REDIS_CLUSTER_URL=$REDIS_CLUSTER_URL
 export CLICKHOUSE_URL=$CLICKHOUSE_URL
 export KAFKA_BROKERS=$KAFKA_BROKERS
 export TOLLGATE_BROKER_CTL=$STATE/broker.ctl
@@ -78,5 +127,5 @@ if [ -d "$REPO_ROOT/node_modules" ]; then
   (cd "$REPO_ROOT" && CLICKHOUSE_URL="$CLICKHOUSE_URL" node --import tsx infra/migrate.ts >&2)
 fi
 
-log "ready in $(($(date +%s) - started)) s: redis $REDIS_URL, clickhouse $CLICKHOUSE_URL, kafka $KAFKA_BROKERS"
+log "ready in $(($(date +%s) - started)) s: redis $REDIS_URL, redis cluster $REDIS_CLUSTER_URL, clickhouse $CLICKHOUSE_URL, kafka $KAFKA_BROKERS"
 log "use them with: source $STATE/env"

@@ -15,7 +15,9 @@ import { type Mode, type Stack, startStack } from "../support/stack";
  * its refusals, the session cookie's flags, no key where page scripts can
  * reach it, every page with axe-core and a screenshot
  * (.tollgate/artifacts/console/<mode>-<page>.png), a budget edited in the page taking effect
- * at /v1/check, a standing moving within 2 s of a report, the CSV, a
+ * at /v1/check, a standing moving within 2 s of a report, a denied check on
+ * the Overview within seconds (from the other instance, in distributed
+ * mode), the drill-down to sessions and its CSV, a
  * cross-site form refused, viewers and org admins confined by the server.
  * Session expiry and the Redis store: packages/console (integration tests).
  */
@@ -270,6 +272,92 @@ describe.each<Mode>(["embedded", "distributed"])("console (%s)", (mode) => {
     await eventually(async () => ((await check()) === "allow" ? true : undefined), "the check allowed", 5_000);
     expect(await seriousA11yViolations(page)).toEqual([]);
     await screenshot(page, `${mode}-budgets-grant`);
+    await context.close();
+  });
+
+  it("shows a check denied on any enforcement instance on the Overview within seconds, to its org only", async () => {
+    const denied = runId("denied_");
+    const budgetId = runId("bd-");
+    const put = await api(stack.adminKey, "PUT", `/v1/budgets/${budgetId}`, {
+      ...budget(orgA),
+      scope: { type: "user", id: denied },
+      limit: 10,
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+    const { context, page } = await signIn(stack.adminKey);
+    await open(page, "Overview");
+    const table = page.getByRole("table", { name: /Recent decisions other than allow/ });
+    await table.waitFor();
+    // Distributed mode: the check goes to the other instance than the page's; one stream per org holds both.
+    const checkUrl = `${stack.enforcementUrls[stack.enforcementUrls.length - 1]}/v1/check`;
+    const ask = { org_id: orgA, project_id: ids.projectA, user_id: denied, model: "gpt-4o", input_tokens: 50 };
+    const check = async () =>
+      (await call("POST", checkUrl, { key: stack.adminKey, json: ask })).body.decision as string;
+    // The new budget reaches that instance within its store's refresh: check until it denies.
+    await eventually(async () => ((await check()) === "deny" ? true : undefined), "the check denied", 5_000);
+    const deniedAt = Date.now();
+    const row = table.getByRole("row").filter({ has: page.getByRole("cell", { name: budgetId, exact: true }) });
+    await row.first().waitFor({ timeout: 5_000 });
+    expect(Date.now() - deniedAt).toBeLessThan(5_000);
+    const text = (await row.first().textContent()) ?? "";
+    expect(text).toContain("deny");
+    expect(text).toContain(`user ${denied}`);
+    expect(text).toContain(`project ${ids.projectA}`);
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await screenshot(page, `${mode}-overview-denials`);
+    await context.close();
+
+    // Org B's admin sees its own org's decisions, never org A's.
+    const other = await signIn(keys.adminB);
+    await open(other.page, "Overview");
+    const theirs = other.page.getByRole("table", { name: /Recent decisions other than allow/ });
+    await theirs.waitFor();
+    expect(await theirs.textContent()).not.toContain(denied);
+    await other.context.close();
+  });
+
+  it("drills down from a project to its agents, users and sessions; the CSV is the sessions shown", async () => {
+    // What the reports say this user's sessions are (each report() has its own session), once they hold the
+    // events of the tests before (distributed mode: the sink writes in batches).
+    const sessions = await stack.settle(async () => {
+      const top = await call(
+        "GET",
+        `${stack.reportsUrl}/v1/reports/top?${new URLSearchParams({
+          by: "session",
+          limit: "20",
+          project_id: ids.projectA,
+          agent_id: `${ids.projectA}-agent`,
+          user_id: ids.userA,
+          org_id: orgA,
+        })}`,
+        { key: stack.adminKey },
+      );
+      const found = ((top.body.rows ?? []) as Array<{ session: string }>).map((r) => r.session);
+      return found.length > 1 ? found : undefined;
+    }, "userA's sessions in the reports");
+    const { context, page } = await signIn(stack.adminKey);
+    await open(page, "Spenders");
+    await page.getByRole("button", { name: `Show the agents of project ${ids.projectA}` }).click();
+    await page.getByRole("button", { name: `Show the users of agent ${ids.projectA}-agent` }).click();
+    await page.getByRole("button", { name: `Show the sessions of user ${ids.userA}` }).click();
+    const table = page.getByRole("table", { name: /^Top 20 by session, last 30 days/ });
+    await table.waitFor();
+    await page.getByText("Loading…").first().waitFor({ state: "detached" });
+    const crumbs = page.getByRole("navigation", { name: "Drill-down" });
+    expect(await crumbs.textContent()).toContain(`user ${ids.userA}`);
+    const shown = await table.locator("tbody tr td:first-child").allTextContents();
+    expect(shown).toEqual(sessions);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download CSV" }).click(),
+    ]);
+    const [header, ...lines] = readFileSync(await download.path(), "utf8")
+      .trim()
+      .split("\n");
+    expect(header).toBe("session,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd");
+    expect(lines.map((line) => line.split(",")[0])).toEqual(shown);
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await screenshot(page, `${mode}-spenders-sessions`);
     await context.close();
   });
 

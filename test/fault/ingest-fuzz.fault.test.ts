@@ -293,8 +293,11 @@ describe.each<Mode>(["embedded", "distributed"])("every route with a body under 
     let next = 0;
     const worker = async () => {
       while (next < all.length) {
-        const p = all[next++] as (typeof all)[number];
-        const base = p.path === "/v1/traces" ? stack.ingestUrl : stack.enforcementUrl;
+        const i = next++;
+        const p = all[i] as (typeof all)[number];
+        // Spread over every instance (distributed mode runs two of each).
+        const urls = p.path === "/v1/traces" ? stack.ingestUrls : stack.enforcementUrls;
+        const base = urls[i % urls.length] as string;
         const res = await fetch(`${base}${p.path}`, {
           method: p.method,
           headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": p.contentType },

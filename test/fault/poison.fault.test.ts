@@ -8,11 +8,10 @@ import {
   startConsumeLoop,
   TOPICS,
 } from "@tollgate/bus";
-import { createCounterStore, createKeyBuilder } from "@tollgate/counters";
+import { connectRedis, createCounterStore, createKeyBuilder, type RedisClient } from "@tollgate/counters";
 import { decodeUsageEvent, sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
 import { insertUsageEvents, type SqlStore, storedEventIds } from "@tollgate/sql";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAggregatorHandler } from "../../services/aggregator/src/service";
 import { aggregatorOver } from "../support/aggregator";
@@ -84,16 +83,17 @@ async function rowsPerEvent(store: SqlStore): Promise<Map<string, number>> {
 describe("poison records in distributed mode", () => {
   let broker: PrivateBroker;
   let store: SqlStore;
-  let sink: RunningProcess | undefined;
-  let redis: Redis;
+  let sinks: RunningProcess[] = [];
+  let redis: RedisClient;
 
   beforeAll(async () => {
     broker = await startPrivateBroker(3);
     store = await freshClickHouseDatabase();
-    redis = new Redis(engineEnv().redisUrl);
+    // The Redis Cluster, as the distributed stack runs on (issue 19).
+    redis = connectRedis(engineEnv().redisClusterUrl);
   });
   afterAll(async () => {
-    await sink?.stop();
+    await Promise.all(sinks.map((s) => s.stop()));
     await broker?.stop();
     redis?.disconnect();
     if (store) await dropDatabase(store);
@@ -104,13 +104,15 @@ describe("poison records in distributed mode", () => {
     const now = Date.now();
     const { chunks, all, sinkPoison, aggregatorPoison } = stream(org, now);
 
-    ({ proc: sink } = await startService("sink", {
+    // Two sinks share the partitions: the refused record is isolated by whichever owns its partition.
+    const sinkEnv = {
       KAFKA_BROKERS: broker.brokers,
       CLICKHOUSE_URL: engineEnv().clickhouseUrl,
       CLICKHOUSE_DATABASE: store.database,
       SINK_LINGER_MS: "100",
       LOG_LEVEL: "info",
-    }));
+    };
+    sinks = (await Promise.all([startService("sink", sinkEnv), startService("sink", sinkEnv)])).map((s) => s.proc);
 
     // The aggregator's own handler and loop, in-process, over the real Redis.
     // The injected fault is Redis's own refusal: for `aggregatorPoison` the

@@ -142,14 +142,17 @@ describe.each<Mode>(["embedded", "distributed"])("text validity on every route, 
         user_id: `${cut(tuple[6] as string, 250)}#${i}`,
       });
       event.usage = { input_tokens: 10 + i, output_tokens: 1 };
-      const reply = await send("POST", `${stack.ingestUrl}/v1/events`, { ...admin(), json: event });
+      // Through every instance in turn (distributed mode runs two of each).
+      const ingest = stack.ingestUrls[i % stack.ingestUrls.length];
+      const reply = await send("POST", `${ingest}/v1/events`, { ...admin(), json: event });
       expect(reply.status, JSON.stringify(reply.body)).toBe(202);
       accepted.push(Object.fromEntries(EVENT_FIELDS.map((f) => [f, String(event[f]).trim()])) as never);
     }
     for (const [i, e] of accepted.entries()) {
       const query = new URLSearchParams({ org_id: org, user_id: e.user_id as string, model: e.model as string });
       const usage = await stack.settle(async () => {
-        const r = await send("GET", `${stack.enforcementUrl}/v1/usage?${query}`, admin());
+        const url = stack.enforcementUrls[i % stack.enforcementUrls.length];
+        const r = await send("GET", `${url}/v1/usage?${query}`, admin());
         return r.body?.totals?.user?.day?.requests === 1 ? r.body.totals : undefined;
       }, `usage of event ${i}`);
       expect(usage.user.day.tokens).toBe(11 + i);

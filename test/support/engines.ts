@@ -18,6 +18,8 @@ export function engineEnv() {
   };
   return {
     redisUrl: need("REDIS_URL"),
+    /** The Redis Cluster of infra/local/up.sh (`redis+cluster://host:port,…`): the distributed stack's Redis. */
+    redisClusterUrl: need("REDIS_CLUSTER_URL"),
     clickhouseUrl: need("CLICKHOUSE_URL"),
     kafkaBrokers: need("KAFKA_BROKERS"),
     mockBrokerBin: need("TOLLGATE_MOCK_BROKER_BIN"),
@@ -66,12 +68,14 @@ export function distributedEnv(run: {
   database: string;
   adminKey: string;
   keyPrefix: string;
+  /** The stack's Redis, when not the plain one (e.g. the Redis Cluster). */
+  redisUrl?: string;
   logLevel?: string;
 }): Record<string, string> {
   const engines = engineEnv();
   return {
     KAFKA_BROKERS: run.brokers,
-    REDIS_URL: engines.redisUrl,
+    REDIS_URL: run.redisUrl ?? engines.redisUrl,
     REDIS_KEY_PREFIX: run.keyPrefix,
     CLICKHOUSE_URL: engines.clickhouseUrl,
     CLICKHOUSE_DATABASE: run.database,

@@ -124,6 +124,17 @@ export function topOf(events: ReadonlyArray<UsageEvent>, range: ReportRange, by:
     .slice(0, limit);
 }
 
+/** Top sessions: from the raw events, [from, to) to the second; events without a session are the '' row. */
+export function topSessionsOf(events: ReadonlyArray<UsageEvent>, range: ReportRange, limit: number): Row[] {
+  const groups = groupBy(selected(events, range, "raw"), (e) => e.session_id ?? "");
+  return [...groups.entries()]
+    .map(([session, list]): Row => ({ session, ...measures(list) }))
+    .sort(
+      (a, b) => Number(b.cost_micro_usd) - Number(a.cost_micro_usd) || byBytes(String(a.session), String(b.session)),
+    )
+    .slice(0, limit);
+}
+
 export function efficacyOf(events: ReadonlyArray<UsageEvent>, range: ReportRange): Row[] {
   const inSessions = selected(events, range, "raw").filter((e) => present(e.session_id));
   return [...groupBy(inSessions, (e) => e.user_id).entries()]

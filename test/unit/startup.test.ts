@@ -8,7 +8,15 @@ const cases: Array<[string, Record<string, string>, RegExp[]]> = [
   [
     "enforcement",
     { REDIS_URL: "http://x", CLICKHOUSE_URL: "http://127.0.0.1:1", TOLLGATE_ADMIN_KEY: "short" },
-    [/REDIS_URL: must start with redis:\/\/ or rediss:\/\//, /TOLLGATE_ADMIN_KEY: must be at least 24 characters/],
+    [
+      /REDIS_URL: must start with redis:\/\/, rediss:\/\/, redis\+cluster:\/\//,
+      /TOLLGATE_ADMIN_KEY: must be at least 24 characters/,
+    ],
+  ],
+  [
+    "enforcement",
+    { REDIS_URL: "redis+cluster://127.0.0.1:7001,127.0.0.1", CLICKHOUSE_URL: "http://127.0.0.1:1" },
+    [/REDIS_URL: cluster node "127.0.0.1" is not host:port/],
   ],
   [
     "aggregator",

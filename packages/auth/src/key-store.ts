@@ -1,5 +1,5 @@
 import { DEFAULT_TAG_FIELDS, type DefaultTags } from "@tollgate/events";
-import type { SqlStore } from "@tollgate/sql";
+import { type Following, type SqlStore, TablesFollower } from "@tollgate/sql";
 import { digestsEqual, generateKey, parseKey, type Role, sha256Hex } from "./secrets";
 import { BINDABLE_TAGS, type BindableTag } from "./tenancy";
 
@@ -34,8 +34,9 @@ const BOOTSTRAP_PRINCIPAL: Principal = Object.freeze({
   boundTags: Object.freeze({}),
 });
 
-const SELECT_KEYS =
-  "SELECT id, secret_sha256, role, name, default_tags, org_id, bound_tags, toUnixTimestamp(created_at) AS created_at, revoked, version";
+const KEY_COLUMNS =
+  "id, secret_sha256, role, name, default_tags, org_id, bound_tags, toUnixTimestamp(created_at) AS created_at, revoked, version";
+const SELECT_KEYS = `SELECT ${KEY_COLUMNS}`;
 
 interface StoredKey extends ApiKeyRecord {
   secretSha256: string;
@@ -56,60 +57,94 @@ interface Row {
   version: number | string;
 }
 
+export interface CreateKeyInput {
+  role: Role;
+  name: string;
+  default_tags: DefaultTags;
+  org_id?: string | null;
+  bound_tags?: Partial<Record<BindableTag, string>>;
+}
+
 /**
  * API keys, durable in the `api_keys` table (ClickHouse or chDB). Every
- * service keeps them in memory and refreshes them every `refreshMs`, so a
- * key created or revoked on one service holds on the others within that
- * time. A key unknown to the cache is looked up once (a key created a moment
- * ago elsewhere), at most `maxConcurrentMisses` at a time so that requests
- * with made-up keys cannot flood the store.
+ * service keeps them in memory: read whole once, then followed by change
+ * (TablesFollower: every `refreshMs`, default 1 s, only rows written since the
+ * last look), so a key created or revoked on one service holds on the others
+ * within that time, and an idle service costs the same with 10 keys or
+ * 100,000. A key unknown to the cache is looked up once (a key created a
+ * moment ago elsewhere), at most `maxConcurrentMisses` at a time so that
+ * requests with made-up keys cannot flood the store.
  */
 export class KeyStore {
   private readonly keys = new Map<string, StoredKey>();
+  /** The version held per key id (a revocation is a newer version). */
+  private readonly versions = new Map<string, number>();
+  private lastVersion = 0;
   private readonly recentMisses = new Map<string, number>();
   private inFlightMisses = 0;
-  private timer: NodeJS.Timeout | undefined;
   private readonly adminSha256: string;
+  private readonly following: Following;
 
   constructor(
     private readonly store: SqlStore,
     adminKey: string,
-    private readonly options: { refreshMs?: number; maxConcurrentMisses?: number; clock?: () => number } = {},
+    private readonly options: {
+      refreshMs?: number;
+      lookbackMs?: number;
+      maxConcurrentMisses?: number;
+      clock?: () => number;
+    } = {},
   ) {
     this.adminSha256 = sha256Hex(adminKey);
+    this.following = new TablesFollower(store, {
+      pollMs: options.refreshMs ?? 1_000,
+      ...(options.lookbackMs !== undefined ? { lookbackMs: options.lookbackMs } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    }).add<Row>({
+      table: "api_keys",
+      columns: KEY_COLUMNS,
+      // Key versions are milliseconds (see nextVersion).
+      versionPerMs: 1,
+      apply: (rows) => {
+        for (const row of rows) {
+          // Rows read again inside the lookback are skipped before they are parsed.
+          const held = this.versions.get(row.id);
+          if (held === undefined || held < Number(row.version)) this.hold(fromRow(row), Number(row.version));
+        }
+      },
+    });
   }
 
-  async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch(() => {
-        // Keep serving the last good copy; readiness reports the store itself.
-      });
-    }, this.options.refreshMs ?? 1_000);
-    this.timer.unref();
+  start(): Promise<void> {
+    return this.following.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.following.stop();
   }
 
-  async refresh(): Promise<void> {
-    const readFrom = this.writeSeq;
-    const rows = await this.store.query<Row>(`${SELECT_KEYS} FROM api_keys FINAL`);
-    this.keys.clear();
-    for (const row of rows) this.keys.set(row.id, fromRow(row));
-    // Keys created or revoked here while the read ran: kept, or a new key would be missing (and a
-    // revoked one live) until the next refresh. Older writes are in what was read.
-    this.writes = this.writes.filter((write) => write.seq > readFrom);
-    for (const write of this.writes) this.keys.set(write.key.id, write.key);
+  /** Reads what changed since the last look (the follower does so every `refreshMs`). */
+  refresh(): Promise<void> {
+    return this.following.poll();
   }
 
-  /** This process's writes, numbered as they complete (see refresh). */
-  private writes: Array<{ seq: number; key: StoredKey }> = [];
-  private writeSeq = 0;
-  private wrote(key: StoredKey): void {
-    this.writes.push({ seq: ++this.writeSeq, key });
+  /**
+   * Keeps `key` unless a newer version is held already: a read that began
+   * before this process created or revoked a key cannot undo that (a new
+   * key missing, a revoked one live again, until the next look).
+   */
+  private hold(key: StoredKey, version: number): void {
+    const held = this.versions.get(key.id);
+    if (held !== undefined && held >= version) return;
+    this.versions.set(key.id, version);
+    this.lastVersion = Math.max(this.lastVersion, version);
     this.keys.set(key.id, key);
+  }
+
+  /** Newer than any version this process wrote or read, and than the clock (ms): create < revoke. */
+  private nextVersion(): number {
+    this.lastVersion = Math.max(this.now(), this.lastVersion + 1);
+    return this.lastVersion;
   }
 
   /**
@@ -167,30 +202,39 @@ export class KeyStore {
     return stored.principal;
   }
 
-  async create(input: {
-    role: Role;
-    name: string;
-    default_tags: DefaultTags;
-    org_id?: string | null;
-    bound_tags?: Partial<Record<BindableTag, string>>;
-  }): Promise<{ record: ApiKeyRecord; key: string }> {
-    const { id, key, secretSha256 } = generateKey();
+  async create(input: CreateKeyInput): Promise<{ record: ApiKeyRecord; key: string }> {
+    const [created] = await this.createMany([input]);
+    return created as { record: ApiKeyRecord; key: string };
+  }
+
+  /** Creates many keys in one insert (a bulk apply); each secret is in the answer only. */
+  async createMany(inputs: ReadonlyArray<CreateKeyInput>): Promise<Array<{ record: ApiKeyRecord; key: string }>> {
+    if (inputs.length === 0) return [];
     const now = this.now();
-    const stored = storedKey({
-      id,
-      role: input.role,
-      name: input.name,
-      // A default org binds the key to it (tenancy.ts): one org, whichever field named it.
-      org_id: input.org_id ?? input.default_tags.org_id ?? null,
-      bound_tags: input.bound_tags ?? {},
-      default_tags: input.default_tags,
-      created_at: new Date(Math.floor(now / 1000) * 1000).toISOString(),
-      secretSha256,
-      revoked: false,
+    const version = this.nextVersion();
+    const createdAt = new Date(Math.floor(now / 1000) * 1000).toISOString();
+    const made = inputs.map((input) => {
+      const { id, key, secretSha256 } = generateKey();
+      const stored = storedKey({
+        id,
+        role: input.role,
+        name: input.name,
+        // A default org binds the key to it (tenancy.ts): one org, whichever field named it.
+        org_id: input.org_id ?? input.default_tags.org_id ?? null,
+        bound_tags: input.bound_tags ?? {},
+        default_tags: input.default_tags,
+        created_at: createdAt,
+        secretSha256,
+        revoked: false,
+      });
+      return { stored, key };
     });
-    await this.store.insert("api_keys", [toRow(stored, now)]);
-    this.wrote(stored);
-    return { record: publicRecord(stored), key };
+    await this.store.insert(
+      "api_keys",
+      made.map(({ stored }) => toRow(stored, version)),
+    );
+    for (const { stored } of made) this.hold(stored, version);
+    return made.map(({ stored, key }) => ({ record: publicRecord(stored), key }));
   }
 
   /** Live keys; with `org`, only that org's (an org admin's view). */
@@ -209,8 +253,9 @@ export class KeyStore {
     const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
     if (!stored || stored.revoked) return false;
     const revoked = storedKey({ ...stored, revoked: true });
-    await this.store.insert("api_keys", [toRow(revoked, this.now())]);
-    this.wrote(revoked);
+    const version = this.nextVersion();
+    await this.store.insert("api_keys", [toRow(revoked, version)]);
+    this.hold(revoked, version);
     return true;
   }
 
@@ -249,9 +294,8 @@ export class KeyStore {
         this.recentMisses.set(id, this.now());
         return undefined;
       }
-      const stored = fromRow(row);
-      this.keys.set(id, stored);
-      return stored;
+      this.hold(fromRow(row), Number(row.version));
+      return this.keys.get(id);
     } finally {
       this.inFlightMisses--;
     }
@@ -284,7 +328,7 @@ function storedKey(key: Omit<StoredKey, "principal">): StoredKey {
   };
 }
 
-function toRow(key: StoredKey, nowMs: number): Record<string, unknown> {
+function toRow(key: StoredKey, version: number): Record<string, unknown> {
   return {
     id: key.id,
     secret_sha256: key.secretSha256,
@@ -295,8 +339,8 @@ function toRow(key: StoredKey, nowMs: number): Record<string, unknown> {
     bound_tags: JSON.stringify(key.bound_tags),
     created_at: Math.floor(Date.parse(key.created_at) / 1000),
     revoked: key.revoked ? 1 : 0,
-    // Later writes win in ReplacingMergeTree(version); ms resolution orders create < revoke.
-    version: nowMs,
+    // Later writes win in ReplacingMergeTree(version).
+    version,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { SqlStore } from "@tollgate/sql";
+import { type Following, type SqlStore, TablesFollower } from "@tollgate/sql";
 import type { Budget } from "./definition";
 import type { Grant, TierAssignment } from "./grants";
 
@@ -9,68 +9,93 @@ interface Row {
   version: number | string;
 }
 
+export interface DefinitionStoreOptions {
+  /**
+   * The follower shared by the process's definitions stores (one query per
+   * look for all of them); without one the store follows its table alone,
+   * with the options below.
+   */
+  follower?: TablesFollower;
+  /** How often to look for changes made elsewhere (default 500 ms). */
+  refreshMs?: number;
+  /** See FollowOptions.lookbackMs. */
+  lookbackMs?: number;
+  clock?: () => number;
+}
+
 /**
- * Definitions (budgets, grants, tier assignments), durable in a table of
- * (id, definition JSON, deleted, version) in ClickHouse or chDB: they survive
- * a Redis flush and any restart. Every service holds them in memory and
- * refreshes every `refreshMs` (default 500 ms), so a change made through any
- * instance takes effect everywhere within a second.
+ * Definitions (budgets, grants, tier assignments, webhook endpoints), durable
+ * in a table of (id, definition JSON, deleted, version) in ClickHouse or
+ * chDB: they survive a Redis flush and any restart. Every service holds them
+ * in memory: read whole once, then followed by change (TablesFollower: every
+ * `refreshMs`, default 500 ms, only rows written since the last look), so a
+ * change made through any instance takes effect everywhere within a second
+ * and an idle instance costs the same with 10 definitions or 100,000.
+ *
+ * The newest version of an id wins, as in the table (ReplacingMergeTree):
+ * a read that began before this process's own write cannot undo it, and a
+ * deletion is remembered by its version so that an older row read late
+ * cannot bring the definition back.
  */
 export class DefinitionStore<T extends { id: string }> {
-  private items = new Map<string, T>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly items = new Map<string, T>();
+  /** The version held per id, deletions included. */
+  private readonly versions = new Map<string, number>();
   private lastVersion = 0;
-  /**
-   * This process's writes, numbered as they complete: a refresh whose read
-   * began before a write completed may not see it, and must not undo it
-   * (read your writes: a budget PUT then listed at once must be there).
-   */
-  private writes: Array<{ seq: number; id: string; item: T | null }> = [];
-  private writeSeq = 0;
   private list: T[] | null = null;
+  private readonly following: Following;
 
   constructor(
     private readonly store: SqlStore,
     private readonly table: "budgets" | "budget_grants" | "tier_assignments" | "webhook_endpoints",
-    private readonly options: { refreshMs?: number; clock?: () => number } = {},
-  ) {}
-
-  async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch(() => {
-        // Keep deciding on the last good copy; readiness reports the store itself.
+    private readonly options: DefinitionStoreOptions = {},
+  ) {
+    const follower =
+      options.follower ??
+      new TablesFollower(store, {
+        pollMs: options.refreshMs ?? 500,
+        ...(options.lookbackMs !== undefined ? { lookbackMs: options.lookbackMs } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
       });
-    }, this.options.refreshMs ?? 500);
-    this.timer.unref();
+    this.following = follower.add<Row>({
+      table,
+      columns: "id, definition, deleted, version",
+      versionPerMs: 1_000,
+      apply: (rows) => {
+        for (const row of rows) {
+          // Rows read again inside the lookback are skipped before their JSON is parsed.
+          if (!this.isNewer(row.id, Number(row.version))) continue;
+          this.hold(row.id, Number(row.version), Number(row.deleted) === 1 ? null : (JSON.parse(row.definition) as T));
+        }
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    return this.following.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.following.stop();
   }
 
-  async refresh(): Promise<void> {
-    const readFrom = this.writeSeq;
-    const rows = await this.store.query<Row>(`SELECT id, definition, deleted, version FROM ${this.table} FINAL`);
-    const next = new Map<string, T>();
-    for (const row of rows) {
-      if (Number(row.deleted) === 1) continue;
-      next.set(row.id, JSON.parse(row.definition) as T);
-    }
-    // Writes completed while the read ran: kept; older ones are in what was read.
-    this.writes = this.writes.filter((write) => write.seq > readFrom);
-    for (const write of this.writes) {
-      if (write.item) next.set(write.id, write.item);
-      else next.delete(write.id);
-    }
-    this.items = next;
-    this.list = null;
+  /** Reads what changed since the last look (the follower does so every `refreshMs`). */
+  refresh(): Promise<void> {
+    return this.following.poll();
   }
 
-  private wrote(id: string, item: T | null): void {
-    this.writes.push({ seq: ++this.writeSeq, id, item });
+  private isNewer(id: string, version: number): boolean {
+    const held = this.versions.get(id);
+    return held === undefined || held < version;
+  }
+
+  /** Keeps `item` (null: deleted) unless the same or a newer version of `id` is held already. */
+  private hold(id: string, version: number, item: T | null): void {
+    if (!this.isNewer(id, version)) return;
+    this.versions.set(id, version);
+    this.lastVersion = Math.max(this.lastVersion, version);
     if (item) this.items.set(id, item);
-    else this.items.delete(id);
+    else if (!this.items.delete(id)) return;
     this.list = null;
   }
 
@@ -84,7 +109,10 @@ export class DefinitionStore<T extends { id: string }> {
     return this.items.get(id);
   }
 
-  /** A version that increases with every write from this process and with time across processes. */
+  /**
+   * A version newer than any this process wrote or read, and than the
+   * clock (µs): a write wins over every version it could have seen.
+   */
   nextVersion(): number {
     const now = (this.options.clock ?? Date.now)() * 1000;
     this.lastVersion = Math.max(now, this.lastVersion + 1);
@@ -92,54 +120,74 @@ export class DefinitionStore<T extends { id: string }> {
   }
 
   async put(definition: T, version = this.nextVersion()): Promise<void> {
-    await this.store.insert(this.table, [
-      {
-        id: definition.id,
-        definition: JSON.stringify(definition),
-        deleted: 0,
-        version,
-        updated_at: Math.floor((this.options.clock ?? Date.now)() / 1000),
-      },
-    ]);
-    this.wrote(definition.id, definition);
+    await this.putMany([{ definition, version }]);
+  }
+
+  /** Writes many in one insert (a bulk apply): each with its own version, or one new version for all. */
+  async putMany(items: ReadonlyArray<{ definition: T; version?: number }>): Promise<void> {
+    if (items.length === 0) return;
+    const updatedAt = Math.floor((this.options.clock ?? Date.now)() / 1000);
+    const batchVersion = items.some((item) => item.version === undefined) ? this.nextVersion() : 0;
+    const rows = items.map(({ definition, version = batchVersion }) => ({
+      id: definition.id,
+      definition: JSON.stringify(definition),
+      deleted: 0,
+      version,
+      updated_at: updatedAt,
+    }));
+    await this.store.insert(this.table, rows);
+    rows.forEach((row, i) => {
+      this.hold(row.id, row.version, (items[i] as { definition: T }).definition);
+    });
   }
 
   async delete(id: string): Promise<boolean> {
-    const existing = this.items.get(id);
-    if (!existing) return false;
-    const nowMs = (this.options.clock ?? Date.now)();
-    await this.store.insert(this.table, [
-      {
-        id,
-        definition: JSON.stringify(existing),
-        deleted: 1,
-        version: this.nextVersion(),
-        updated_at: Math.floor(nowMs / 1000),
-      },
-    ]);
-    this.wrote(id, null);
-    return true;
+    return (await this.deleteMany([id])).length === 1;
+  }
+
+  /** Deletes those that exist, in one insert; returns their ids. */
+  async deleteMany(ids: ReadonlyArray<string>): Promise<string[]> {
+    const existing = [...new Set(ids)].flatMap((id) => {
+      const item = this.items.get(id);
+      return item ? [{ id, item }] : [];
+    });
+    if (existing.length === 0) return [];
+    const updatedAt = Math.floor((this.options.clock ?? Date.now)() / 1000);
+    const version = this.nextVersion();
+    const rows = existing.map(({ id, item }) => ({
+      id,
+      definition: JSON.stringify(item),
+      deleted: 1,
+      version,
+      updated_at: updatedAt,
+    }));
+    await this.store.insert(this.table, rows);
+    for (const row of rows) this.hold(row.id, row.version, null);
+    return rows.map((row) => row.id);
   }
 }
 
 /** Budget definitions (table `budgets`). */
 export class BudgetStore extends DefinitionStore<Budget> {
-  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+  constructor(store: SqlStore, options: DefinitionStoreOptions = {}) {
     super(store, "budgets", options);
   }
   override put(budget: Budget): Promise<void> {
     return super.put(budget, budget.version);
   }
+  override putMany(items: ReadonlyArray<{ definition: Budget; version?: number }>): Promise<void> {
+    return super.putMany(items.map(({ definition }) => ({ definition, version: definition.version })));
+  }
 }
 
 export class GrantStore extends DefinitionStore<Grant> {
-  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+  constructor(store: SqlStore, options: DefinitionStoreOptions = {}) {
     super(store, "budget_grants", options);
   }
 }
 
 export class TierStore extends DefinitionStore<TierAssignment> {
-  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+  constructor(store: SqlStore, options: DefinitionStoreOptions = {}) {
     super(store, "tier_assignments", options);
   }
 }

@@ -184,6 +184,9 @@ export interface Budget {
 
 export const BUDGET_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** At most this many items (upserts and deletions together) per POST /v1/budgets:batch; the CLI sends chunks of it. */
+export const BUDGET_BATCH_MAX = 1_000;
+
 export function toBudget(
   budgetId: string,
   input: z.output<typeof budgetInputSchema>,

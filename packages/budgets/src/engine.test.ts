@@ -197,6 +197,26 @@ describe("the ledger failing", () => {
     expect(denied.reason).toMatch(/budget b fails closed/);
   });
 
+  it("releases a hold whose reply never came: the caller, told to go ahead without a reservation, is not charged twice", async () => {
+    const memory = createMemoryLedger();
+    // The hold is made, then the reply is lost (a command timeout after Redis ran the script).
+    const lateReply: Ledger = {
+      ...memory,
+      reserve: async (...args) => {
+        await memory.reserve(...args);
+        throw new Error("Command timed out");
+      },
+    };
+    const b = budget("b", { scope: { type: "user", id: "u1" }, metric: "tokens", window: day, limit: 1_000 });
+    const { engine } = engineFor(lateReply, [b]);
+    const answer = await engine.check(who, { model: "gpt-4o", input_tokens: 100, max_output_tokens: 100 }, true);
+    expect(answer.decision).toBe("allow");
+    expect(answer.reservation_id).toBeUndefined();
+    const standing = async () => (await engineFor(memory, [b]).engine.standing(who)).find((s) => s.id === "b");
+    await expect.poll(async () => (await standing())?.reserved).toBe(0);
+    expect((await memory.expired(Number.MAX_SAFE_INTEGER, 10)).length).toBe(0);
+  });
+
   it("does not count a usage event it could not write (the aggregator retries the batch)", async () => {
     const { engine } = engineFor(broken, [
       budget("b", { scope: { type: "user", id: "u1" }, metric: "tokens", window: day, limit: 10 }),

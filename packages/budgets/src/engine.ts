@@ -68,6 +68,19 @@ export interface BudgetEngineDeps {
   failurePolicy: "open" | "closed";
   /** Told each ledger failure: its text is for the logs, never for the client's reason. */
   onLedgerFailure?: (err: unknown) => void;
+  /**
+   * Told each check's outcome once it is decided, with the budget that
+   * decided (the decision log, decision-log.ts). Called before the answer
+   * goes back, so it must neither wait nor throw; if it throws, the check
+   * is answered all the same.
+   */
+  onDecision?: (decided: {
+    subject: Subject;
+    request: CheckRequest;
+    result: CheckResult;
+    budgetId: string | null;
+    nowMs: number;
+  }) => void;
   clock?: () => number;
 }
 
@@ -305,63 +318,96 @@ export function createBudgetEngine(deps: BudgetEngineDeps) {
     return counted;
   };
 
+  /** The budget that decided each answer still in flight (for onDecision), without widening CheckResult. */
+  const decidingBudget = new WeakMap<CheckResult, string>();
+  const failedAt = (...args: Parameters<typeof failed>): CheckResult => {
+    const result = failed(...args);
+    const closed = args[0].find((l) => (l.budget.failure_policy ?? deps.failurePolicy) === "closed");
+    if (result.decision === "deny" && closed) decidingBudget.set(result, closed.budget.id);
+    return result;
+  };
+
+  const checkOnce = async (
+    subject: Subject,
+    request: CheckRequest,
+    reserve: boolean,
+    nowMs = clock(),
+  ): Promise<CheckResult> => {
+    const tenant = deps.keys.tenant(subject.org_id);
+    const lines = linesOf(subject, nowMs);
+    const cost = request.model ? deps.price(request.model, request.input_tokens, request.max_output_tokens) : null;
+    const estimate = estimateAmounts(request, cost ?? 0);
+    const forLedger = ledgerLines(lines, estimate);
+
+    let standings: Standing[];
+    let reservationId: string | undefined;
+    if (lines.length > 0 && deps.trusted && !deps.trusted()) {
+      return failedAt(lines, request, cost, new Error("counters are being rebuilt after Redis lost its data"), nowMs);
+    }
+    let attempted: string | undefined;
+    try {
+      if (reserve && lines.length > 0) {
+        const id = newReservationId(subject.org_id ?? null);
+        attempted = id;
+        const held = await deps.ledger.reserve(
+          forLedger,
+          {
+            reservationId: id,
+            recordKey: deps.keys.reservation(tenant, id),
+            unsettled: deps.keys.unsettled(tenant),
+            expiresAtMs: nowMs + deps.reservationTtlMs,
+            charge: JSON.stringify(chargeOf(subject, request, cost, nowMs)),
+          },
+          nowMs,
+        );
+        standings = held.standings;
+        if (held.held) reservationId = id;
+      } else {
+        standings = lines.length > 0 ? await deps.ledger.standings(forLedger, nowMs) : [];
+      }
+    } catch (err) {
+      // A reply that timed out may still have been a hold: the caller gets no reservation id, so
+      // nobody would settle it and it would be charged at expiry beside the call's real usage.
+      // Released behind it (same connection and slot, so after it; a no-op when nothing was held).
+      const ref = attempted ? reservationRef(deps.keys, attempted) : null;
+      if (ref) deps.ledger.release(ref, nowMs).catch(() => false);
+      return failedAt(lines, request, cost, err, nowMs);
+    }
+
+    // Decided on the very numbers the reservation was judged on.
+    const verdict = decide(request, lines, standings, estimate, nowMs);
+    const result: CheckResult = {
+      decision: verdict.decision,
+      reason: verdict.reason,
+      model: verdict.model,
+      max_output_tokens: verdict.max_output_tokens,
+      cost_estimate_micro_usd: cost,
+      budgets: verdict.outcomes.map((o) => view(o.line, o.standing, nowMs, o.decision)),
+    };
+    if (reservationId && verdict.decision !== "deny" && verdict.decision !== "throttle") {
+      result.reservation_id = reservationId;
+    } else if (reservationId) {
+      // Never hold budget for a request that was told no.
+      const ref = reservationRef(deps.keys, reservationId);
+      if (ref) await deps.ledger.release(ref, nowMs);
+    }
+    if (verdict.retry_after_s !== null) result.retry_after_s = verdict.retry_after_s;
+    const resets = verdict.deciding?.line.resetsAtMs;
+    if (verdict.decision !== "allow" && resets) result.resets_at = new Date(resets).toISOString();
+    if (verdict.deciding && verdict.decision !== "allow") decidingBudget.set(result, verdict.deciding.line.budget.id);
+    return result;
+  };
+
   return {
     async check(subject: Subject, request: CheckRequest, reserve: boolean): Promise<CheckResult> {
+      if (!deps.onDecision) return checkOnce(subject, request, reserve);
       const nowMs = clock();
-      const tenant = deps.keys.tenant(subject.org_id);
-      const lines = linesOf(subject, nowMs);
-      const cost = request.model ? deps.price(request.model, request.input_tokens, request.max_output_tokens) : null;
-      const estimate = estimateAmounts(request, cost ?? 0);
-      const forLedger = ledgerLines(lines, estimate);
-
-      let standings: Standing[];
-      let reservationId: string | undefined;
-      if (lines.length > 0 && deps.trusted && !deps.trusted()) {
-        return failed(lines, request, cost, new Error("counters are being rebuilt after Redis lost its data"), nowMs);
-      }
+      const result = await checkOnce(subject, request, reserve, nowMs);
       try {
-        if (reserve && lines.length > 0) {
-          const id = newReservationId(subject.org_id ?? null);
-          const held = await deps.ledger.reserve(
-            forLedger,
-            {
-              reservationId: id,
-              recordKey: deps.keys.reservation(tenant, id),
-              unsettled: deps.keys.unsettled(tenant),
-              expiresAtMs: nowMs + deps.reservationTtlMs,
-              charge: JSON.stringify(chargeOf(subject, request, cost, nowMs)),
-            },
-            nowMs,
-          );
-          standings = held.standings;
-          if (held.held) reservationId = id;
-        } else {
-          standings = lines.length > 0 ? await deps.ledger.standings(forLedger, nowMs) : [];
-        }
-      } catch (err) {
-        return failed(lines, request, cost, err, nowMs);
+        deps.onDecision({ subject, request, result, budgetId: decidingBudget.get(result) ?? null, nowMs });
+      } catch {
+        // A watcher's trouble is never the caller's: the answer stands.
       }
-
-      // Decided on the very numbers the reservation was judged on.
-      const verdict = decide(request, lines, standings, estimate, nowMs);
-      const result: CheckResult = {
-        decision: verdict.decision,
-        reason: verdict.reason,
-        model: verdict.model,
-        max_output_tokens: verdict.max_output_tokens,
-        cost_estimate_micro_usd: cost,
-        budgets: verdict.outcomes.map((o) => view(o.line, o.standing, nowMs, o.decision)),
-      };
-      if (reservationId && verdict.decision !== "deny" && verdict.decision !== "throttle") {
-        result.reservation_id = reservationId;
-      } else if (reservationId) {
-        // Never hold budget for a request that was told no.
-        const ref = reservationRef(deps.keys, reservationId);
-        if (ref) await deps.ledger.release(ref, nowMs);
-      }
-      if (verdict.retry_after_s !== null) result.retry_after_s = verdict.retry_after_s;
-      const resets = verdict.deciding?.line.resetsAtMs;
-      if (verdict.decision !== "allow" && resets) result.resets_at = new Date(resets).toISOString();
       return result;
     },
 

@@ -1,6 +1,7 @@
 export * from "./alerts";
 export * from "./budget-store";
 export * from "./decide";
+export * from "./decision-log";
 export * from "./definition";
 export * from "./engine";
 export * from "./env";
@@ -9,6 +10,7 @@ export * from "./grants";
 export * from "./ledger";
 export * from "./memory-ledger";
 export * from "./plan";
+export * from "./redis-decision-log";
 export * from "./redis-ledger";
 export * from "./windows";
 export * from "./wiring";

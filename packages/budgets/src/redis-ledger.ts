@@ -1,5 +1,5 @@
-import type { KeyBuilder } from "@tollgate/counters";
-import type { Redis, Result } from "ioredis";
+import { type KeyBuilder, pipelineByKey, type RedisClient } from "@tollgate/counters";
+import type { Result } from "ioredis";
 import type { Standing } from "./decide";
 import {
   type Hold,
@@ -256,11 +256,14 @@ declare module "ioredis" {
 }
 
 /** The bucket keys a reservation holds on: read before settling, passed to the script as KEYS. */
-async function recordKeys(redis: Redis, recordKey: string): Promise<string[]> {
+async function recordKeys(redis: RedisClient, recordKey: string): Promise<string[]> {
   return Object.keys(await redis.hgetall(recordKey)).filter((field) => field !== RECORD_EXPIRY_FIELD);
 }
 
-export function createRedisLedger(redis: Redis, keys: Pick<KeyBuilder, "budgetHolds" | "unsettledTenants">): Ledger {
+export function createRedisLedger(
+  redis: RedisClient,
+  keys: Pick<KeyBuilder, "budgetHolds" | "unsettledTenants">,
+): Ledger {
   const holdsKeyOf = keys.budgetHolds;
   const registry = keys.unsettledTenants();
   redis.defineCommand("tollgateBudgetStandings", { lua: STANDINGS_LUA });
@@ -370,34 +373,29 @@ export function createRedisLedger(redis: Redis, keys: Pick<KeyBuilder, "budgetHo
       return reply.map((counted) => counted === 1);
     },
     async fields(keys, names) {
-      if (keys.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const key of keys) pipeline.hmget(key, ...names);
-      const replies = (await pipeline.exec()) ?? [];
+      const replies = await pipelineByKey(redis, keys, (pipeline, key) => pipeline.hmget(key, ...names));
       return replies.map(([err, reply]) => {
         if (err) throw err;
         return (reply as Array<string | null>).map((value) => Number(value ?? 0));
       });
     },
     async marked(keys) {
-      if (keys.length === 0) return [];
-      // One EXISTS per key, pipelined: the keys may sit in several tenants' slots.
-      const pipeline = redis.pipeline();
-      for (const key of keys) pipeline.exists(key);
-      const replies = (await pipeline.exec()) ?? [];
+      // One EXISTS per key, not one multi-key EXISTS: the keys may sit in several tenants' slots.
+      const replies = await pipelineByKey(redis, keys, (pipeline, key) => pipeline.exists(key));
       return replies.map(([err, value]) => {
         if (err) throw err;
         return value === 1;
       });
     },
     async mark(markers) {
-      if (markers.length === 0) return;
-      const pipeline = redis.pipeline();
-      for (const m of markers) {
-        if (m.ttlSeconds > 0) pipeline.set(m.key, "1", "EX", m.ttlSeconds);
-        else pipeline.set(m.key, "1");
-      }
-      await pipeline.exec();
+      // One SET per key (pipelineByKey's rule); a marker listed twice keeps its last TTL, as a pipeline would.
+      const ttls = new Map(markers.map((m) => [m.key, m.ttlSeconds]));
+      const replies = await pipelineByKey(redis, [...ttls.keys()], (pipeline, key) => {
+        const ttl = ttls.get(key) ?? 0;
+        if (ttl > 0) pipeline.set(key, "1", "EX", ttl);
+        else pipeline.set(key, "1");
+      });
+      for (const [err] of replies) if (err) throw err;
     },
     async release(reservation, nowMs) {
       const held = await recordKeys(redis, reservation.recordKey);
@@ -437,10 +435,17 @@ export function createRedisLedger(redis: Redis, keys: Pick<KeyBuilder, "budgetHo
       return found;
     },
     async postpone(refs, untilMs) {
-      if (refs.length === 0) return;
-      const pipeline = redis.pipeline();
-      for (const ref of refs) pipeline.zadd(ref.unsettled.byExpiry, "XX", untilMs, ref.reservationId);
-      await pipeline.exec();
+      // One ZADD per tenant's index (pipelineByKey runs one command per key, grouped by slot on a cluster).
+      const ids = new Map<string, string[]>();
+      for (const ref of refs) {
+        const list = ids.get(ref.unsettled.byExpiry) ?? [];
+        list.push(ref.reservationId);
+        ids.set(ref.unsettled.byExpiry, list);
+      }
+      const replies = await pipelineByKey(redis, [...ids.keys()], (pipeline, key) =>
+        pipeline.zadd(key, "XX", ...(ids.get(key) ?? []).flatMap((id) => [untilMs, id])),
+      );
+      for (const [err] of replies) if (err) throw err;
     },
     async ping() {
       await redis.ping();

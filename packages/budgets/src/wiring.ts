@@ -1,6 +1,7 @@
 import type { KeyBuilder } from "@tollgate/counters";
 import type { Logger } from "@tollgate/kit";
 import type { PriceTable } from "@tollgate/pricing";
+import { type DecisionLog, decisionRecordOf } from "./decision-log";
 import type { Budget } from "./definition";
 import { type BudgetEngine, createBudgetEngine } from "./engine";
 import type { Grant, TierAssignment } from "./grants";
@@ -24,6 +25,8 @@ export function budgetEngineFor(deps: {
   trusted?: () => boolean;
   logger?: Logger;
   clock?: () => number;
+  /** Where checks that were not a plain allow are recorded (decision-log.ts). */
+  decisions?: DecisionLog;
 }): BudgetEngine {
   // A Redis outage fails every check: say so in the log at most once a second, not per check.
   let lastToldMs = 0;
@@ -33,6 +36,7 @@ export function budgetEngineFor(deps: {
     lastToldMs = now;
     deps.logger?.warn({ err }, "budget counters unavailable; deciding by the failure policy");
   };
+  const decisions = deps.decisions;
   return createBudgetEngine({
     budgets: deps.budgets,
     grants: deps.grants,
@@ -53,6 +57,14 @@ export function budgetEngineFor(deps: {
     failurePolicy: deps.env.TOLLGATE_FAILURE_POLICY,
     ...(deps.env.TOLLGATE_DEDUPE_WINDOW_SECONDS ? { dedupeWindowS: deps.env.TOLLGATE_DEDUPE_WINDOW_SECONDS } : {}),
     onLedgerFailure,
+    ...(decisions
+      ? {
+          onDecision: ({ subject, request, result, budgetId, nowMs }) => {
+            const record = decisionRecordOf(subject, result, request.model, budgetId, nowMs);
+            if (record) decisions.record(record);
+          },
+        }
+      : {}),
     ...(deps.trusted ? { trusted: deps.trusted } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });

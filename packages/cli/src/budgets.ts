@@ -9,10 +9,10 @@
  * PUT would reset it: the diff must say what the PUT does.
  */
 import { readFileSync } from "node:fs";
-import { BUDGET_ID, type Budget, budgetInputSchema, toBudget } from "@tollgate/budgets/definition";
+import { BUDGET_BATCH_MAX, BUDGET_ID, type Budget, budgetInputSchema, toBudget } from "@tollgate/budgets/definition";
 import { fromZodIssues } from "@tollgate/events";
 import { parse as parseYaml } from "yaml";
-import { CliError, type Client, EXIT, type FieldError, usageError } from "./http";
+import { ApiError, CliError, type Client, EXIT, type FieldError, listAll, usageError } from "./http";
 
 type Definition = Record<string, unknown>;
 
@@ -137,26 +137,89 @@ export function renderPlan(changes: Change[]): string {
   return lines.join("\n");
 }
 
+/** POST /v1/budgets:batch's reply (200, or 400 when no item went through). */
+interface BatchReply {
+  accepted: number;
+  rejected: Array<{
+    op: "upsert" | "delete";
+    index: number;
+    id?: string;
+    status: number;
+    error: string;
+    errors: FieldError[];
+  }>;
+}
+
+type Pending = Extract<Change, { op: "create" | "update" | "delete" }>;
+
+/** One request of at most BUDGET_BATCH_MAX changes; a 400 that carries per-item results is an answer too. */
+async function sendBatch(
+  client: Client,
+  changes: Pending[],
+): Promise<{ reply: BatchReply; lists: Record<string, Pending[]> }> {
+  const upsert = changes.filter((c): c is Extract<Pending, { body: Definition }> => c.op !== "delete");
+  const deletions = changes.filter((c) => c.op === "delete");
+  const lists: Record<string, Pending[]> = { upsert, delete: deletions };
+  const body = { upsert: upsert.map((c) => ({ ...c.body, id: c.id })), delete: deletions.map((c) => c.id) };
+  try {
+    return { reply: await client.request<BatchReply>("POST", "/v1/budgets:batch", body), lists };
+  } catch (err) {
+    const answer = err instanceof ApiError ? (err.body as Partial<BatchReply> | undefined) : undefined;
+    if (err instanceof ApiError && err.status === 400 && Array.isArray(answer?.rejected)) {
+      return { reply: answer as BatchReply, lists };
+    }
+    throw err;
+  }
+}
+
 export async function applyBudgets(
   client: Client,
   opts: { file: string; dryRun: boolean; prune: boolean },
   out: (line: string) => void,
 ): Promise<void> {
   const file = readBudgetFile(opts.file);
-  const { budgets } = await client.request<{ budgets: Budget[] }>("GET", "/v1/budgets");
+  const budgets = await listAll<Budget>(client, "/v1/budgets", "budgets");
   const changes = plan(file, budgets, opts.prune, opts.file);
   out(renderPlan(changes));
   if (opts.dryRun) {
     out("dry run: nothing applied");
     return;
   }
-  // One request per change, in file order; a refusal stops here (exit 1) and says which budget.
-  for (const c of changes) {
-    if (c.op === "create" || c.op === "update") {
-      await client.request("PUT", `/v1/budgets/${encodeURIComponent(c.id)}`, c.body);
-    } else if (c.op === "delete") {
-      await client.request("DELETE", `/v1/budgets/${encodeURIComponent(c.id)}`);
+  const pending = changes.filter((c): c is Pending => c.op === "create" || c.op === "update" || c.op === "delete");
+  if (pending.length === 0) return;
+  // Through the bulk route, as many per request as it takes: each change is
+  // decided alone, so a refused one (another org's id, say) costs none of the others.
+  let applied = 0;
+  const refused: string[] = [];
+  for (let at = 0; at < pending.length; at += BUDGET_BATCH_MAX) {
+    let sent: Awaited<ReturnType<typeof sendBatch>>;
+    try {
+      sent = await sendBatch(client, pending.slice(at, at + BUDGET_BATCH_MAX));
+    } catch (err) {
+      // The whole request refused (a viewer key) or unanswered: say what the earlier requests did.
+      if (err instanceof CliError && applied > 0) {
+        throw new CliError(`${err.message}\n${applied} of ${pending.length} changes were applied before`, err.code);
+      }
+      throw err;
+    }
+    applied += sent.reply.accepted;
+    for (const r of sent.reply.rejected) {
+      const change = sent.lists[r.op]?.[r.index];
+      refused.push(`${change?.op ?? r.op} ${change?.id ?? r.id ?? `#${r.index}`}: ${r.status} ${r.error}`);
+      for (const e of r.errors) refused.push(`    ${e.path}: ${e.message}`);
     }
   }
-  if (changes.some((c) => c.op === "create" || c.op === "update" || c.op === "delete")) out("applied");
+  if (refused.length === 0) {
+    out("applied");
+    return;
+  }
+  out(`applied ${applied} of ${pending.length} changes`);
+  const count = pending.length - applied;
+  throw new CliError(
+    [
+      `POST /v1/budgets:batch: ${count} ${count === 1 ? "change" : "changes"} refused`,
+      ...refused.map((l) => `  ${l}`),
+    ].join("\n"),
+    EXIT.refused,
+  );
 }

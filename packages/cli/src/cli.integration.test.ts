@@ -200,8 +200,59 @@ bad: { scope: { type: user, id: "*" }, metric: tokenz, window: { type: lifetime 
     );
     const run = await tollgate(["budgets", "apply", "-f", one], { TOLLGATE_KEY: viewer.key });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("PUT /v1/budgets/x: 403");
+    expect(run.stderr).toContain("POST /v1/budgets:batch: 403");
   });
+
+  it("applies every change the server takes and names each one it refuses, with its field, exit 1", async () => {
+    const { key, org } = await orgAdmin();
+    // An id another org already uses: taken (409) for this org's admin, which cannot see it.
+    const taken = runId("taken");
+    await api("PUT", `/v1/budgets/${taken}`, stack.adminKey, {
+      scope: { type: "user", id: "*" },
+      metric: "tokens",
+      window: { type: "lifetime" },
+      limit: 5,
+      org_id: runId("elsewhere"),
+    });
+    const mixed = file(
+      "mixed.yaml",
+      `mine: { scope: { type: user, id: "*" }, metric: tokens, window: { type: lifetime }, limit: 1 }
+${taken}: { scope: { type: user, id: "*" }, metric: tokens, window: { type: lifetime }, limit: 1 }
+theirs: { scope: { type: user, id: "*" }, metric: tokens, window: { type: lifetime }, limit: 1, org_id: other-org }
+`,
+    );
+    const run = await tollgate(["budgets", "apply", "-f", mixed], { TOLLGATE_KEY: key });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stdout).toContain("applied 1 of 3 changes");
+    expect(run.stderr).toContain("POST /v1/budgets:batch: 2 changes refused");
+    expect(run.stderr).toContain(`create ${taken}: 409 conflict`);
+    expect(run.stderr).toMatch(/create theirs: 403 forbidden\n\s+org_id: this admin key is bound to org/);
+    expect((await budgets(key)).map((b) => [b.id, b.org_id])).toEqual([["mine", org]]);
+  });
+
+  it("sends a large file in requests of 1,000 changes", async () => {
+    const { key } = await orgAdmin();
+    const lines = Array.from(
+      { length: 2_001 },
+      (_, i) =>
+        `b${i}: { scope: { type: user, id: "*" }, metric: tokens, window: { type: lifetime }, limit: ${i + 1} }`,
+    );
+    const big = file("big.yaml", `${lines.join("\n")}\n`);
+    const run = await tollgate(["budgets", "apply", "-f", big], { TOLLGATE_KEY: key });
+    expect(run, run.stderr).toMatchObject({ code: 0 });
+    expect(run.stdout).toContain("2001 to create");
+    const stored = await budgets(key);
+    expect(stored).toHaveLength(2_001);
+    expect(byId(stored).b2000?.limit).toBe(2_001);
+    // One version per request (the bulk route writes a batch with one): three requests, not 2,001.
+    expect(new Set(stored.map((b) => b.version)).size).toBe(3);
+
+    // An empty file with --prune deletes them all, in batches too (and keeps the operator's listings small).
+    const pruned = await tollgate(["budgets", "apply", "-f", file("empty.yaml", ""), "--prune"], { TOLLGATE_KEY: key });
+    expect(pruned, pruned.stderr).toMatchObject({ code: 0 });
+    expect(pruned.stdout).toContain("2001 to delete");
+    expect(await budgets(key)).toEqual([]);
+  }, 120_000);
 
   it("lists budgets as a table and as JSON", async () => {
     const table = await tollgate(["budgets", "list"]);

@@ -1,6 +1,6 @@
 /** The commands other than `budgets apply`: each one request, its answer printed as a table or as the API's JSON. */
 import type { Client } from "./http";
-import { usageError } from "./http";
+import { listAll, usageError } from "./http";
 
 type Row = Record<string, unknown>;
 
@@ -21,7 +21,8 @@ export function table(rows: Row[], columns: string[]): string {
 export const json = (value: unknown) => JSON.stringify(value, null, 2);
 
 export async function listBudgets(client: Client, asJson: boolean): Promise<string> {
-  const answer = await client.request<{ budgets: Row[] }>("GET", "/v1/budgets");
+  // Every page, printed as the unpaged list would be.
+  const answer = { budgets: await listAll<Row>(client, "/v1/budgets", "budgets"), next_after: null };
   if (asJson) return json(answer);
   const rows = answer.budgets.map((b) => {
     const scope = b.scope as { type: string; id: string };
@@ -68,7 +69,7 @@ export async function createKey(
 }
 
 export async function listKeys(client: Client, asJson: boolean): Promise<string> {
-  const answer = await client.request<{ keys: Row[] }>("GET", "/v1/keys");
+  const answer = { keys: await listAll<Row>(client, "/v1/keys", "keys"), next_after: null };
   if (asJson) return json(answer);
   return table(answer.keys, ["id", "role", "name", "org_id", "bound_tags", "default_tags", "created_at"]);
 }

@@ -74,3 +74,27 @@ export function createClient(opts: { url: string; key: string; timeoutMs?: numbe
     },
   };
 }
+
+/** Items per page when the CLI reads a list: the server's largest page. */
+const LIST_PAGE = 5_000;
+
+/**
+ * Every item of a paged list (GET /v1/budgets, GET /v1/keys: `field` of each
+ * page), a page of LIST_PAGE at a time until `next_after` is null: one
+ * answer of 100,000 budgets would be 30 MB. A server without pages answers
+ * everything and no `next_after`: that is the last page too.
+ */
+export async function listAll<T>(client: Client, path: string, field: string): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const query: URLSearchParams = new URLSearchParams({ limit: String(LIST_PAGE) });
+    if (after !== null) query.set("after", after);
+    const page: Record<string, unknown> = await client.request("GET", `${path}?${query}`);
+    items.push(...((page[field] as T[] | undefined) ?? []));
+    const next: string | null = typeof page.next_after === "string" ? page.next_after : null;
+    // A cursor that does not move on would page forever.
+    if (next === null || next === after) return items;
+    after = next;
+  }
+}

@@ -20,6 +20,8 @@ describe("key builder", () => {
     );
     expect(keys.reservation(keys.tenant(null), "res_1")).toBe("tg:v1:{_}:res:res_1");
     expect(keys.countersState()).toBe("tg:v1:counters-state");
+    expect(keys.recentDecisions(keys.tenant("acme"))).toBe("tg:v1:{o=acme}:decisions");
+    expect(keys.recentDecisionTenants()).toBe("tg:v1:decision-tenants");
   });
 
   it("encodes ids so they cannot collide or break the hash tag", () => {

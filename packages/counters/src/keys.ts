@@ -46,6 +46,10 @@ export interface KeyBuilder {
   unsettled(tenant: string): { byExpiry: string; charges: string };
   /** Every tenant's `unsettled(…).byExpiry` that may hold entries: where the sweep looks. */
   unsettledTenants(): string;
+  /** A tenant's recent non-allow decisions of /v1/check: a capped stream (see the decision log). */
+  recentDecisions(tenant: string): string;
+  /** Every tenant whose `recentDecisions` may hold entries: what the operator's read looks through. */
+  recentDecisionTenants(): string;
   /**
    * Whether the counters are complete: a hash with `partitions` (of the usage
    * topic) and one field per partition the aggregator has rebuilt or kept
@@ -77,6 +81,8 @@ export function createKeyBuilder(prefix = "tg"): KeyBuilder {
     reservation: (tenant, reservationId) => `${base(tenant)}:res:${enc(reservationId)}`,
     unsettled: (tenant) => ({ byExpiry: `${base(tenant)}:unsettled`, charges: `${base(tenant)}:unsettled:charges` }),
     unsettledTenants: () => `${prefix}:${KEY_VERSION}:unsettled-tenants`,
+    recentDecisions: (tenant) => `${base(tenant)}:decisions`,
+    recentDecisionTenants: () => `${prefix}:${KEY_VERSION}:decision-tenants`,
     countersState: () => `${prefix}:${KEY_VERSION}:counters-state`,
   };
 }

@@ -1,5 +1,5 @@
-import type { Redis } from "ioredis";
 import type { KeyBuilder } from "./keys";
+import type { RedisClient } from "./redis-client";
 
 /**
  * Whether the counters in Redis are complete (see the aggregator's rebuild
@@ -8,7 +8,7 @@ import type { KeyBuilder } from "./keys";
  * and a loss is noticed within `intervalMs`.
  */
 export function watchCountersState(
-  redis: Redis,
+  redis: RedisClient,
   keys: KeyBuilder,
   intervalMs = 500,
 ): { complete(): boolean; refresh(): Promise<void>; stop(): void } {

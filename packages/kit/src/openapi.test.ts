@@ -77,5 +77,23 @@ describe("openApiDocument", () => {
     expect(openApiPath("/v1/webhooks/:id/deliveries/:delivery/replay")).toBe(
       "/v1/webhooks/{id}/deliveries/{delivery}/replay",
     );
+    // An escaped colon is a literal one (a bulk route), not a parameter.
+    expect(openApiPath("/v1/budgets\\:batch")).toBe("/v1/budgets:batch");
+  });
+
+  it("documents a route whose path holds an escaped colon without a path parameter, as served", () => {
+    const batch = route({
+      method: "post",
+      path: "/v1/things\\:batch",
+      body: z.strictObject({ ids: z.array(z.string()) }),
+    });
+    const document = openApiDocument({ title: "t", version: "1" }, [route(), batch]);
+    const post = document.paths?.["/v1/things:batch"]?.post;
+    expect(post?.parameters ?? []).toEqual([]);
+    const app = express();
+    app.post("/v1/things\\:batch", (_req, res) => void res.end());
+    app.get("/v1/things/:id", (_req, res) => void res.end());
+    expect(servedRoutes(app)).toEqual(["GET /v1/things/{id}", "POST /v1/things:batch"]);
+    expect(documentedRoutes(document)).toContain("POST /v1/things:batch");
   });
 });

@@ -39,7 +39,7 @@ export interface ApiResponse {
 
 export interface ApiRoute {
   method: ApiMethod;
-  /** As the router mounts it (`/v1/keys/:id`); rendered as `/v1/keys/{id}`. */
+  /** As the router mounts it (`/v1/keys/:id`, `/v1/keys\\:batch`); rendered as `/v1/keys/{id}`, `/v1/keys:batch`. */
   path: string;
   summary: string;
   description?: string;
@@ -74,13 +74,22 @@ export const forbiddenSchema = refusalSchema
   .extend({ errors: z.array(fieldErrorSchema).optional() })
   .meta({ id: "Forbidden", description: "A refusal for the key: its role, or the tags it is bound to (errors)" });
 
-/** The express path of a route as OpenAPI writes it: `/v1/keys/:id` → `/v1/keys/{id}`. */
+/**
+ * The express path of a route as OpenAPI writes it: `/v1/keys/:id` →
+ * `/v1/keys/{id}`; an escaped colon is a colon (`/v1/keys\\:batch` →
+ * `/v1/keys:batch`, a custom method in Google's AIP-136 style).
+ */
 export function openApiPath(path: string): string {
-  return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+  return path.replace(/(\\?):([A-Za-z0-9_]+)/g, (_match, escaped: string, name: string) =>
+    escaped ? `:${name}` : `{${name}}`,
+  );
 }
 
+/** The `:name` parameters of an express path (an escaped `\\:` is none). */
+const PATH_PARAM = /(?<!\\):([A-Za-z0-9_]+)/g;
+
 function pathParams(route: ApiRoute): z.ZodObject | undefined {
-  const names = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1] as string);
+  const names = [...route.path.matchAll(PATH_PARAM)].map((m) => m[1] as string);
   if (names.length === 0) return route.params;
   const given = route.params?.shape ?? {};
   return z.object(Object.fromEntries(names.map((name) => [name, given[name] ?? z.string()])));

@@ -2,6 +2,7 @@
 // library, ~200 MB RSS once mapped) is the separate entry `@tollgate/sql/chdb`,
 // so the distributed services, which import only this one, never load it.
 export * from "./bind";
+export * from "./follow";
 export * from "./migrate";
 export * from "./server-store";
 export * from "./store";

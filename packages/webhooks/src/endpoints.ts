@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { DefinitionStore } from "@tollgate/budgets";
+import { DefinitionStore, type DefinitionStoreOptions } from "@tollgate/budgets";
 import { text } from "@tollgate/events";
 import type { SqlStore } from "@tollgate/sql";
 import { z } from "zod";
@@ -136,7 +136,7 @@ export function rotated(
 
 /** Webhook endpoints (table `webhook_endpoints`), refreshed like budgets: a change is seen everywhere within a second. */
 export class WebhookStore extends DefinitionStore<WebhookEndpoint> {
-  constructor(store: SqlStore, options: { refreshMs?: number; clock?: () => number } = {}) {
+  constructor(store: SqlStore, options: DefinitionStoreOptions = {}) {
     super(store, "webhook_endpoints", options);
   }
 }

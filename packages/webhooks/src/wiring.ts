@@ -1,3 +1,4 @@
+import type { DefinitionStoreOptions } from "@tollgate/budgets";
 import type { SqlStore } from "@tollgate/sql";
 import { DeliveryLog } from "./deliveries";
 import { WebhookStore } from "./endpoints";
@@ -20,8 +21,9 @@ export async function openWebhookParts(
   sql: SqlStore,
   env: Parameters<typeof webhookSettings>[0] & { TOLLGATE_WEBHOOK_SECRET_KEY?: string | undefined },
   adminKey: string,
+  follow: DefinitionStoreOptions = {},
 ): Promise<WebhookParts> {
-  const endpoints = new WebhookStore(sql);
+  const endpoints = new WebhookStore(sql, follow);
   await endpoints.start();
   return {
     endpoints,

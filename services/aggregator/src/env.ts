@@ -1,4 +1,5 @@
 import { countingEnvShape } from "@tollgate/budgets";
+import { envRedisUrl } from "@tollgate/counters";
 import {
   clickHouseEnvShape,
   envAdminKey,
@@ -7,7 +8,6 @@ import {
   envLogLevel,
   envPort,
   envRedisKeyPrefix,
-  envUrl,
 } from "@tollgate/kit";
 import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
@@ -16,7 +16,8 @@ export const aggregatorEnvSchema = z.object({
   AGGREGATOR_PORT: envPort(9101),
   AGGREGATOR_HOST: z.string().default("0.0.0.0"),
   KAFKA_BROKERS: envBrokers,
-  REDIS_URL: envUrl(["redis", "rediss"]),
+  /** One server (redis://, rediss://) or a cluster (redis+cluster://host:port,host:port,…). */
+  REDIS_URL: envRedisUrl,
   REDIS_KEY_PREFIX: envRedisKeyPrefix,
   /** Budget definitions live in ClickHouse. */
   ...clickHouseEnvShape,

@@ -6,11 +6,10 @@ import {
   createKafkaPublisher,
   runConsumerService,
 } from "@tollgate/bus";
-import { createKeyBuilder } from "@tollgate/counters";
+import { connectRedis, createKeyBuilder } from "@tollgate/counters";
 import { createLogger, parseEnv, type Telemetry } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
-import { openServerStore } from "@tollgate/sql";
-import { Redis } from "ioredis";
+import { openServerStore, TablesFollower } from "@tollgate/sql";
 import { aggregatorEnvSchema } from "./env";
 import { startRebuildGuard } from "./rebuild";
 import { createAggregator } from "./service";
@@ -23,7 +22,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   const logger = createLogger("aggregator", env.LOG_LEVEL);
   // Unlike enforcement, the aggregator may wait for Redis: a failed write is
   // retried by the consume loop and nothing is committed meanwhile.
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false });
+  const redis = connectRedis(env.REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false });
   const keys = createKeyBuilder(env.REDIS_KEY_PREFIX);
   const store = await openServerStore({
     url: env.CLICKHOUSE_URL,
@@ -31,10 +30,14 @@ export async function main(telemetry: Telemetry): Promise<void> {
     username: env.CLICKHOUSE_USER,
     password: env.CLICKHOUSE_PASSWORD,
   });
-  const budgets = new BudgetStore(store);
-  const tiers = new TierStore(store);
+  // One look every 500 ms for the definitions tables (see TablesFollower).
+  const follow = {
+    follower: new TablesFollower(store, { onError: (err) => logger.debug({ err }, "config look failed") }),
+  };
+  const budgets = new BudgetStore(store, follow);
+  const tiers = new TierStore(store, follow);
   // Grants too: an alert's limit is the effective one (grants included), as enforcement decides on.
-  const grants = new GrantStore(store);
+  const grants = new GrantStore(store, follow);
   await Promise.all([budgets.start(), tiers.start(), grants.start()]);
   const alerts = await createAlertPublisher(
     createKafka({ clientId: "tollgate-aggregator-alerts", brokers: env.KAFKA_BROKERS, logger }),

@@ -1,9 +1,8 @@
 import { type Budget, type BudgetEngine, oldestOpenWindow } from "@tollgate/budgets";
 import { CONSUMER_GROUPS, type ConsumeLoop, TOPICS } from "@tollgate/bus";
-import type { KeyBuilder } from "@tollgate/counters";
+import { type KeyBuilder, mastersOf, pipelineByKey, type RedisClient } from "@tollgate/counters";
 import type { Logger } from "@tollgate/kit";
 import { type SqlStore, usageEventsSince } from "@tollgate/sql";
-import type { Redis } from "ioredis";
 import type { Kafka } from "kafkajs";
 
 /**
@@ -36,7 +35,7 @@ import type { Kafka } from "kafkajs";
 export function startRebuildGuard(deps: {
   loop: ConsumeLoop;
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   keys: KeyBuilder;
   store: SqlStore;
   engine: Pick<BudgetEngine, "count">;
@@ -151,16 +150,18 @@ export function startRebuildGuard(deps: {
  * Drops the positions counted for these partitions (every tenant's): the
  * loop went on consuming between the loss and its discovery, and positions
  * recorded then would make the replay skip the events before them that the
- * loss took. A rare, whole-keyspace scan, like the rebuild itself.
+ * loss took. A rare, whole-keyspace scan, like the rebuild itself; on a
+ * cluster every master is scanned (each holds its own slots' tenants).
  */
-async function forgetPositions(redis: Redis, keys: KeyBuilder, partitions: number[]): Promise<void> {
+async function forgetPositions(redis: RedisClient, keys: KeyBuilder, partitions: number[]): Promise<void> {
   const fields = partitions.map((p) => `${TOPICS.usage}/${p}`);
-  const stream = redis.scanStream({ match: keys.appliedPositionsPattern(), type: "hash", count: 1_000 });
-  for await (const found of stream as AsyncIterable<string[]>) {
-    const positions = found.filter((key) => keys.isAppliedPositions(key));
-    if (positions.length === 0) continue;
-    const pipeline = redis.pipeline();
-    for (const key of positions) pipeline.hdel(key, ...fields);
-    await pipeline.exec();
+  for (const node of await mastersOf(redis)) {
+    const stream = node.scanStream({ match: keys.appliedPositionsPattern(), type: "hash", count: 1_000 });
+    for await (const found of stream as AsyncIterable<string[]>) {
+      const positions = found.filter((key) => keys.isAppliedPositions(key));
+      // Through the client, not the node: a slot may move between the scan and the write.
+      const replies = await pipelineByKey(redis, positions, (pipeline, key) => pipeline.hdel(key, ...fields));
+      for (const [err] of replies) if (err) throw err;
+    }
   }
 }

@@ -5,6 +5,7 @@ import { KeyStore } from "@tollgate/auth";
 import {
   type BudgetEngine,
   BudgetStore,
+  createMemoryDecisionLog,
   createMemoryLedger,
   GrantStore,
   oldestOpenWindow,
@@ -30,7 +31,7 @@ import {
 import { loadPriceTable } from "@tollgate/pricing";
 import { createReportsRouter } from "@tollgate/reports";
 import { createSinkHandler } from "@tollgate/sink";
-import { insertDeadLetters, migrate, type SqlStore, usageEventsSince } from "@tollgate/sql";
+import { insertDeadLetters, migrate, type SqlStore, TablesFollower, usageEventsSince } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { createWebhookDispatcher, openWebhookParts } from "@tollgate/webhooks";
 import { resolveAdminKey } from "./admin-key";
@@ -42,6 +43,11 @@ import { embeddedEnvSchema } from "./env";
  * dependencies differ: chDB for ClickHouse, memory for Redis, an in-process
  * bus for Kafka that acknowledges once chDB has the events.
  */
+/** How often embedded mode looks for configuration written by another process (none should: see main). */
+const SOLE_WRITER_REFRESH_MS = 30_000;
+/** How often it reads the webhook schedule for due deliveries it was not woken for. */
+const SOLE_WRITER_DISPATCH_POLL_MS = 5_000;
+
 export async function main(telemetry: Telemetry): Promise<void> {
   const env = parseEnv(embeddedEnvSchema);
   const logger = createLogger("embedded", env.LOG_LEVEL);
@@ -58,17 +64,22 @@ export async function main(telemetry: Telemetry): Promise<void> {
   logger.info(migrated, "chDB migrations");
 
   const redisKeys = createKeyBuilder("tg");
-  const keys = new KeyStore(store, admin.key);
+  // This process is the only writer of its chDB and every service here shares one store of each: a
+  // change is in memory as it is written. Looking for changes made elsewhere is only a safety net.
+  const follow = { follower: new TablesFollower(store, { pollMs: SOLE_WRITER_REFRESH_MS }) };
+  const keys = new KeyStore(store, admin.key, { refreshMs: SOLE_WRITER_REFRESH_MS });
   await keys.start();
-  const budgets = new BudgetStore(store);
-  const grants = new GrantStore(store);
-  const tiers = new TierStore(store);
+  const budgets = new BudgetStore(store, follow);
+  const grants = new GrantStore(store, follow);
+  const tiers = new TierStore(store, follow);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   const ledger = createMemoryLedger();
   // Webhooks: the same dispatcher as distributed mode, in process, on chDB's schedule (read back here at every start).
-  const webhooks = await openWebhookParts(store, env, admin.key);
+  const webhooks = await openWebhookParts(store, env, admin.key, follow);
   const dispatcher = createWebhookDispatcher({
     ...webhooks,
+    // Every delivery is scheduled in this process, which wakes the dispatcher itself (alerts, poke, retries).
+    pollMs: SOLE_WRITER_DISPATCH_POLL_MS,
     budgetOrg: (id) => {
       const budget = budgets.get(id);
       return budget ? (budget.org_id ?? null) : undefined;
@@ -122,6 +133,8 @@ export async function main(telemetry: Telemetry): Promise<void> {
       grants,
       tiers,
       webhooks: { ...webhooks, scheduled: () => dispatcher.poke() },
+      // One process: the recent denials in memory, bounded per org.
+      decisions: createMemoryDecisionLog(),
     },
     prices,
     env,

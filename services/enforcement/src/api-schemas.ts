@@ -1,5 +1,6 @@
 import { ROLES } from "@tollgate/auth";
 import { ACTIONS, BUDGET_SCOPE_TYPES, DECISIONS, METRICS } from "@tollgate/budgets";
+import { fieldErrorSchema } from "@tollgate/kit";
 import { EVENT_TYPES } from "@tollgate/webhooks";
 import { z } from "zod";
 
@@ -216,3 +217,35 @@ export const deliveriesPageSchema = z
     next_cursor: z.string().nullable(),
   })
   .meta({ id: "DeliveriesPage" });
+
+/** One refused item of a bulk route: where it was, and what its single route would have answered. */
+export const batchRejectionSchema = z
+  .object({
+    op: z.string().meta({ description: "The list it was in: upsert, delete (budgets) or create (keys)" }),
+    index: z.number().int().meta({ description: "Its position in that list, from 0" }),
+    id: z.string().optional().meta({ description: "The id it named, if any" }),
+    status: z.number().int().meta({ description: "What the single route would have answered: 400, 403, 404 or 409" }),
+    error: z.string(),
+    message: z.string(),
+    errors: z.array(fieldErrorSchema),
+  })
+  .meta({ id: "BatchRejection" });
+
+export const budgetBatchReplySchema = z
+  .object({
+    accepted: z.number().int().meta({ description: "Items applied (budgets written and deleted)" }),
+    upserted: z.array(budgetSchema),
+    deleted: z.array(z.string()),
+    rejected: z.array(batchRejectionSchema),
+  })
+  .meta({ id: "BudgetBatchReply" });
+
+export const keyBatchReplySchema = z
+  .object({
+    accepted: z.number().int(),
+    created: z.array(
+      createdKeySchema.extend({ index: z.number().int().meta({ description: "Its position in `create`" }) }),
+    ),
+    rejected: z.array(batchRejectionSchema),
+  })
+  .meta({ id: "KeyBatchReply" });

@@ -1,5 +1,5 @@
-import type { ApiKeyRecord, KeyStore } from "@tollgate/auth";
-import type { Budget, CheckResult, Grant, TierAssignment } from "@tollgate/budgets";
+import type { ApiKeyRecord, KeyBatchReply, KeyStore } from "@tollgate/auth";
+import type { Budget, CheckResult, DecisionRecord, Grant, TierAssignment } from "@tollgate/budgets";
 import type { UsageTotals } from "@tollgate/counters";
 import { describeOpenApi, openApiTestKeys } from "@tollgate/kit/openapi-testing";
 import type { endpointView } from "@tollgate/webhooks";
@@ -7,14 +7,18 @@ import { describe, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
 import { enforcementOpenApi } from "./api";
 import type {
+  budgetBatchReplySchema,
   budgetSchema,
   checkResultSchema,
   createdKeySchema,
   grantSchema,
+  keyBatchReplySchema,
   tierAssignmentSchema,
   usageResultSchema,
   webhookSchema,
 } from "./api-schemas";
+import type { BudgetBatchReply } from "./budgets-route";
+import type { decisionRecordSchema } from "./decisions-api";
 import type { Counted } from "./estimate";
 import { createEnforcementRouter, type EnforcementDeps, enforcementDirectRoutes } from "./service";
 
@@ -46,7 +50,10 @@ describe("enforcement's response schemas", () => {
     >();
     expectTypeOf<ApiKeyRecord & { key: string }>().toExtend<z.output<typeof createdKeySchema>>();
     expectTypeOf<Budget>().toExtend<z.output<typeof budgetSchema>>();
+    expectTypeOf<BudgetBatchReply>().toExtend<z.output<typeof budgetBatchReplySchema>>();
+    expectTypeOf<KeyBatchReply>().toExtend<z.output<typeof keyBatchReplySchema>>();
     expectTypeOf<Grant>().toExtend<z.output<typeof grantSchema>>();
+    expectTypeOf<DecisionRecord>().toExtend<z.output<typeof decisionRecordSchema>>();
     expectTypeOf<TierAssignment>().toExtend<z.output<typeof tierAssignmentSchema>>();
     expectTypeOf<ReturnType<typeof endpointView>>().toExtend<z.output<typeof webhookSchema>>();
   });

@@ -1,16 +1,26 @@
-import { createKeySchema } from "@tollgate/auth";
-import { BUDGET_ID, budgetInputSchema, grantInputSchema, tierInputSchema } from "@tollgate/budgets";
+import {
+  createKeySchema,
+  KEY_BATCH_MAX,
+  KEYS_BATCH_PATH,
+  keyBatchSchema,
+  keysPageQuerySchema,
+  LIST_PAGE_MAX,
+  nextAfterSchema,
+} from "@tollgate/auth";
+import { BUDGET_BATCH_MAX, BUDGET_ID, budgetInputSchema, grantInputSchema, tierInputSchema } from "@tollgate/budgets";
 import { identifier } from "@tollgate/events";
 import { type ApiRoute, forbiddenSchema, invalidRequestSchema, openApiDocument, refusalSchema } from "@tollgate/kit";
 import { deliveriesQuerySchema, endpointInputSchema, endpointPatchSchema, rotateInputSchema } from "@tollgate/webhooks";
 import { z } from "zod";
 import {
+  budgetBatchReplySchema,
   budgetSchema,
   checkResultSchema,
   createdKeySchema,
   createdWebhookSchema,
   deliveriesPageSchema,
   grantSchema,
+  keyBatchReplySchema,
   keyRecordSchema,
   rotatedWebhookSchema,
   scheduledDeliverySchema,
@@ -18,7 +28,9 @@ import {
   usageResultSchema,
   webhookSchema,
 } from "./api-schemas";
+import { BUDGETS_BATCH_PATH, budgetsPageQuerySchema } from "./budgets-route";
 import { checkSchema } from "./check-route";
+import { decisionsApiRoute } from "./decisions-api";
 import { usageQuerySchema } from "./usage-route";
 
 // `@tollgate/enforcement/api`: the schemas of the document, for the SDK's wire-type test.
@@ -42,6 +54,34 @@ const tooLarge = refused("The body exceeds its limit");
 const unavailable = refused("Budget counters unavailable; retry after Retry-After");
 
 const budgetId = z.object({ id: z.string().regex(BUDGET_ID) });
+
+/** What GET /v1/budgets and GET /v1/keys say of their pages. */
+const paged = (what: string) =>
+  `In id order. Page with \`limit\` (1–${LIST_PAGE_MAX}) and \`after\` (the previous page's \`next_after\`) until ` +
+  `\`next_after\` is null. Without \`limit\` every one of the ${what} is answered at once, as before pages ` +
+  "existed: clients should page, a list may hold 100,000.";
+
+/**
+ * POST /v1/budgets:batch's body. The route takes each item apart and decides
+ * it as PUT and DELETE /v1/budgets/{id} do (budgets-route.ts), so one bad
+ * item is refused alone.
+ */
+export const budgetBatchSchema = z.strictObject({
+  upsert: z
+    .array(budgetInputSchema.safeExtend({ id: z.string().regex(BUDGET_ID) }))
+    .optional()
+    .meta({ description: "Budgets to create or replace: each the body of PUT /v1/budgets/{id} with its `id`" }),
+  delete: z.array(z.string()).optional().meta({ description: "Ids of budgets to delete" }),
+});
+
+/** What a bulk route answers besides its 200. */
+const batchAnswers = (max: number, reply: z.ZodType) => ({
+  400: {
+    description: "No item was applied (the same reply), or the body is not a batch",
+    content: { "application/json": z.union([reply, invalidRequestSchema]) },
+  },
+  413: refused(`More than ${max} items, or the body exceeds 2 MB`),
+});
 const userParam = z.object({ user: identifier });
 const orgQuery = z.object({ org_id: identifier.optional() });
 
@@ -99,11 +139,35 @@ const keyRoutes: ApiRoute[] = [
     responses: { 201: { description: "Created", schema: createdKeySchema }, 400: invalid(), 403: tenantRefused },
   },
   {
+    method: "post",
+    path: KEYS_BATCH_PATH,
+    summary: `Create many keys at once (at most ${KEY_BATCH_MAX}; each secret is shown once)`,
+    description:
+      "Each item is decided as POST /v1/keys decides it; the valid ones are created in one write. 200 when at " +
+      "least one key was created: `created` (each with its `index` and secret `key`) and `rejected` (each item " +
+      "refused, with the status, error and field errors its single POST would have answered). 400 (the same " +
+      "reply) when none was.",
+    auth: ["admin"],
+    body: keyBatchSchema,
+    responses: {
+      200: { description: "At least one key created", schema: keyBatchReplySchema },
+      ...batchAnswers(KEY_BATCH_MAX, keyBatchReplySchema),
+    },
+  },
+  {
     method: "get",
     path: "/v1/keys",
-    summary: "List the keys (an org admin: its org's)",
+    summary: "List the keys (an org admin: its org's), a page at a time",
+    description: paged("keys"),
     auth: ["admin"],
-    responses: { 200: { description: "The keys", schema: z.object({ keys: z.array(keyRecordSchema) }) } },
+    query: keysPageQuerySchema,
+    responses: {
+      200: {
+        description: "A page of keys",
+        schema: z.object({ keys: z.array(keyRecordSchema), next_after: nextAfterSchema }),
+      },
+      400: invalid("Invalid parameters: each and why"),
+    },
   },
   {
     method: "delete",
@@ -131,11 +195,36 @@ const budgetRoutes: ApiRoute[] = [
     },
   },
   {
+    method: "post",
+    path: BUDGETS_BATCH_PATH,
+    summary: `Create, replace and delete many budgets at once (at most ${BUDGET_BATCH_MAX} items)`,
+    description:
+      "Each item is decided as PUT or DELETE /v1/budgets/{id} decides it; the valid ones are written in one " +
+      "write (one version for the batch). An id named twice in one batch is refused each time. 200 when at " +
+      "least one item was applied: `upserted` (the budgets as stored), `deleted` (ids) and `rejected` (each " +
+      "item refused, with the status, error and field errors its single route would have answered: 400, " +
+      "403 another org, 404 no such budget, 409 an id another org uses). 400 (the same reply) when none was.",
+    auth: ["admin"],
+    body: budgetBatchSchema,
+    responses: {
+      200: { description: "At least one item applied", schema: budgetBatchReplySchema },
+      ...batchAnswers(BUDGET_BATCH_MAX, budgetBatchReplySchema),
+    },
+  },
+  {
     method: "get",
     path: "/v1/budgets",
-    summary: "List the budgets",
+    summary: "List the budgets (an org's key: its org's), a page at a time",
+    description: paged("budgets"),
     auth: ["viewer"],
-    responses: { 200: { description: "The budgets", schema: z.object({ budgets: z.array(budgetSchema) }) } },
+    query: budgetsPageQuerySchema,
+    responses: {
+      200: {
+        description: "A page of budgets",
+        schema: z.object({ budgets: z.array(budgetSchema), next_after: nextAfterSchema }),
+      },
+      400: invalid("Invalid parameters: each and why"),
+    },
   },
   {
     method: "get",
@@ -285,7 +374,7 @@ const webhookRoutes: ApiRoute[] = [
 
 /** Every route enforcement serves besides health and /openapi.json; webhooks when the service mounts them. */
 export function enforcementApiRoutes(options: { webhooks: boolean }): ApiRoute[] {
-  return [...checkRoutes, ...keyRoutes, ...budgetRoutes, ...(options.webhooks ? webhookRoutes : [])];
+  return [...checkRoutes, decisionsApiRoute, ...keyRoutes, ...budgetRoutes, ...(options.webhooks ? webhookRoutes : [])];
 }
 
 export function enforcementOpenApi(options: { webhooks: boolean }) {

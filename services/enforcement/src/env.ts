@@ -1,5 +1,6 @@
 import { consoleEnvShape } from "@tollgate/console";
-import { clickHouseEnvShape, envAdminKey, envLogLevel, envPort, envRedisKeyPrefix, envUrl } from "@tollgate/kit";
+import { envRedisUrl } from "@tollgate/counters";
+import { clickHouseEnvShape, envAdminKey, envLogLevel, envPort, envRedisKeyPrefix } from "@tollgate/kit";
 import { webhookEnvShape } from "@tollgate/webhooks";
 import { z } from "zod";
 
@@ -15,7 +16,8 @@ export const budgetEngineEnvShape = {
 export const enforcementEnvSchema = z.object({
   ENFORCEMENT_PORT: envPort(8080),
   ENFORCEMENT_HOST: z.string().default("0.0.0.0"),
-  REDIS_URL: envUrl(["redis", "rediss"]),
+  /** One server (redis://, rediss://) or a cluster (redis+cluster://host:port,host:port,…). */
+  REDIS_URL: envRedisUrl,
   REDIS_KEY_PREFIX: envRedisKeyPrefix,
   /** A decision must never hang on Redis: every command gives up after this. */
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(250),

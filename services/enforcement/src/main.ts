@@ -1,8 +1,8 @@
 import { KeyStore } from "@tollgate/auth";
-import { BudgetStore, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
+import { BudgetStore, createRedisDecisionLog, createRedisLedger, GrantStore, TierStore } from "@tollgate/budgets";
 import { consoleFromEnv } from "@tollgate/console";
 import { createRedisSessionStore } from "@tollgate/console/redis";
-import { createKeyBuilder, watchCountersState } from "@tollgate/counters";
+import { connectRedis, createKeyBuilder, watchCountersState } from "@tollgate/counters";
 import {
   closeServer,
   createHttpApp,
@@ -17,9 +17,8 @@ import {
 } from "@tollgate/kit";
 import { loadPriceTable } from "@tollgate/pricing";
 import { createReportsRouter } from "@tollgate/reports";
-import { openServerStore } from "@tollgate/sql";
+import { openServerStore, TablesFollower } from "@tollgate/sql";
 import { openWebhookParts } from "@tollgate/webhooks";
-import { Redis } from "ioredis";
 import { enforcementEnvSchema } from "./env";
 import { createEnforcement } from "./service";
 
@@ -33,7 +32,7 @@ export async function main(telemetry: Telemetry): Promise<void> {
   // No offline queue and a short command timeout: with Redis down or slow a
   // decision never waits; it follows the failure policy (TOLLGATE_FAILURE_POLICY,
   // or the budget's own) and says so in its reason.
-  const redis = new Redis(env.REDIS_URL, {
+  const redis = connectRedis(env.REDIS_URL, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: env.REDIS_COMMAND_TIMEOUT_MS,
@@ -49,12 +48,16 @@ export async function main(telemetry: Telemetry): Promise<void> {
   });
   const keys = new KeyStore(store, env.TOLLGATE_ADMIN_KEY);
   await keys.start();
-  const budgets = new BudgetStore(store);
-  const grants = new GrantStore(store);
-  const tiers = new TierStore(store);
+  // One look every 500 ms for all four definitions tables (see TablesFollower).
+  const follow = {
+    follower: new TablesFollower(store, { onError: (err) => logger.debug({ err }, "config look failed") }),
+  };
+  const budgets = new BudgetStore(store, follow);
+  const grants = new GrantStore(store, follow);
+  const tiers = new TierStore(store, follow);
   await Promise.all([budgets.start(), grants.start(), tiers.start()]);
   // The API only writes endpoints and schedules test and replay deliveries; the aggregator's dispatcher sends them.
-  const webhooks = await openWebhookParts(store, env, env.TOLLGATE_ADMIN_KEY);
+  const webhooks = await openWebhookParts(store, env, env.TOLLGATE_ADMIN_KEY, follow);
   const countersState = watchCountersState(redis, redisKeys);
   const prices = loadPriceTable(env.TOLLGATE_PRICES_FILE ? { overridesFile: env.TOLLGATE_PRICES_FILE } : {});
   const enforcement = createEnforcement({
@@ -66,6 +69,8 @@ export async function main(telemetry: Telemetry): Promise<void> {
       grants,
       tiers,
       webhooks,
+      // Every instance's denials in one capped stream per tenant: the console's Overview shows them all.
+      decisions: createRedisDecisionLog(redis, redisKeys, { logger }),
     },
     prices,
     env,

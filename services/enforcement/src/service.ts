@@ -3,6 +3,8 @@ import {
   type BudgetEngine,
   type BudgetStore,
   budgetEngineFor,
+  createMemoryDecisionLog,
+  type DecisionLog,
   type GrantStore,
   type Ledger,
   type TierStore,
@@ -15,6 +17,7 @@ import express, { type Router } from "express";
 import { enforcementOpenApi } from "./api";
 import { budgetsRouter } from "./budgets-route";
 import { checkDirectRoute, checkMiddleware, checkRoute, releaseRoute } from "./check-route";
+import { decisionsRouter } from "./decisions-route";
 import { usageRoute } from "./usage-route";
 
 export interface EnforcementDeps {
@@ -31,6 +34,8 @@ export interface EnforcementDeps {
   webhooks?: WebhookParts & { scheduled?: () => void };
   /** The price table: a check that sends its prompt without max_output_tokens holds the model's output limit. */
   prices?: PriceTable;
+  /** Recent non-allow decisions (GET /v1/decisions/recent); an empty one when absent. */
+  decisions?: DecisionLog;
 }
 
 /** What /v1/check needs from the price table, in both of its routes. */
@@ -82,6 +87,14 @@ export function createEnforcementRouter(deps: EnforcementDeps): Router {
     requireRole("agent"),
     releaseRoute(deps.engine, deps.logger),
   );
+  router.use(
+    decisionsRouter({
+      keys: deps.keys,
+      decisions: deps.decisions ?? createMemoryDecisionLog(),
+      ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    }),
+  );
   router.get(
     "/v1/usage",
     authenticate(deps.keys),
@@ -100,6 +113,11 @@ export interface EnforcementStores {
   grants: GrantStore;
   tiers: TierStore;
   webhooks?: WebhookParts & { scheduled?: () => void };
+  /**
+   * Where non-allow decisions are recorded: Redis in distributed mode (every
+   * instance's in one place), memory in embedded mode; memory when absent.
+   */
+  decisions?: DecisionLog;
 }
 
 export interface Enforcement {
@@ -126,6 +144,7 @@ export function createEnforcement(deps: {
   clock?: () => number;
 }): Enforcement {
   const { stores } = deps;
+  const decisions = stores.decisions ?? createMemoryDecisionLog();
   const engine = budgetEngineFor({
     budgets: stores.budgets,
     grants: stores.grants,
@@ -135,6 +154,7 @@ export function createEnforcement(deps: {
     prices: deps.prices,
     env: deps.env,
     logger: deps.logger,
+    decisions,
     ...(deps.trusted ? { trusted: deps.trusted } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
@@ -147,6 +167,7 @@ export function createEnforcement(deps: {
     engine,
     logger: deps.logger,
     prices: deps.prices,
+    decisions,
     ...(stores.webhooks ? { webhooks: stores.webhooks } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   };

@@ -71,7 +71,7 @@ export const REPORTS_API_ROUTES: ReadonlyArray<ApiRoute> = [
   ),
   report(
     "/v1/reports/top",
-    "Top spenders of a dimension",
+    "Top spenders of a dimension (by=session: from the raw events, to the second, over at most 31 days)",
     topSchema,
     COLUMNS.top({ by: dimension as (typeof DIMENSIONS)[number] }),
     " (<dimension>: the by column)",

@@ -22,8 +22,24 @@ const COLUMN: Record<Dimension, string> = {
   task_type: "task_type",
 };
 
+/**
+ * The top report's dimensions: the rollups' and `session`. Sessions are too
+ * many to roll up (a row per session per hour would be about the raw table),
+ * so top by session reads the raw events, over a range of at most
+ * SESSION_RANGE_DAYS: the last step of a drill-down (project → agent → user
+ * → session), where the filters keep the rows few.
+ */
+export const TOP_DIMENSIONS = [...DIMENSIONS, "session"] as const;
+export type TopDimension = (typeof TOP_DIMENSIONS)[number];
+export const SESSION_RANGE_DAYS = 31;
+
 /** Columns of report rows that hold text (the period and tag values), never to be read as numbers. */
-export const TEXT_COLUMNS: ReadonlySet<string> = new Set(["period", ...DIMENSIONS, ...Object.values(COLUMN)]);
+export const TEXT_COLUMNS: ReadonlySet<string> = new Set([
+  "period",
+  ...TOP_DIMENSIONS,
+  ...Object.values(COLUMN),
+  "session_id",
+]);
 
 const tag = identifier;
 const FILTERS = ["team_id", "project_id", "user_id", "agent_id", "model", "feature", "task_type"] as const;
@@ -67,12 +83,17 @@ export const spendSchema = rangeSchema.and(
     granularity: z.enum(["hour", "day", "month"], { error: "must be hour, day or month" }).default("day"),
   }),
 );
-export const topSchema = rangeSchema.and(
-  z.object({
-    by: z.enum(DIMENSIONS, { error: `must be one of ${DIMENSIONS.join(", ")}` }).default("user"),
-    limit: z.coerce.number().int().min(1).max(1_000).default(10),
-  }),
-);
+export const topSchema = rangeSchema
+  .and(
+    z.object({
+      by: z.enum(TOP_DIMENSIONS, { error: `must be one of ${TOP_DIMENSIONS.join(", ")}` }).default("user"),
+      limit: z.coerce.number().int().min(1).max(1_000).default(10),
+    }),
+  )
+  .refine((q) => q.by !== "session" || Date.parse(q.to) - Date.parse(q.from) <= SESSION_RANGE_DAYS * 86_400_000, {
+    path: ["to"],
+    error: `by session, the range may span at most ${SESSION_RANGE_DAYS} days`,
+  });
 
 type Range = z.infer<typeof rangeSchema> & Record<string, unknown>;
 
@@ -108,7 +129,7 @@ function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"):
 const MEASURE_COLUMNS = ["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"];
 export const COLUMNS = {
   spend: (q: { group_by: Dimension }) => ["period", q.group_by, ...MEASURE_COLUMNS],
-  top: (q: { by: Dimension }) => [q.by, ...MEASURE_COLUMNS],
+  top: (q: { by: TopDimension }) => [q.by, ...MEASURE_COLUMNS],
   efficacy: () => [
     "user_id",
     "sessions",
@@ -139,11 +160,36 @@ export function spend(store: SqlStore, q: z.infer<typeof spendSchema>) {
 
 /** The N biggest spenders by one dimension over the range. */
 export function top(store: SqlStore, q: z.infer<typeof topSchema>) {
+  if (q.by === "session") return topSessions(store, q);
   const w = where(q, "hour", "DateTime");
   return store.query(
     `SELECT ${COLUMN[q.by]} AS ${q.by}, ${MEASURES}
      FROM usage_hourly WHERE ${w.sql}
      GROUP BY ${q.by} ORDER BY cost_micro_usd DESC, ${q.by} LIMIT {limit:UInt32}`,
+    { ...w.params, limit: q.limit },
+  );
+}
+
+/**
+ * Top sessions: from the raw events, [from, to) to the second (no hour to
+ * round to), each event once. `LIMIT 1 BY` the sorting key collapses
+ * duplicates not yet merged away without FINAL, which would read (and
+ * merge) every part before the time filter could skip any (see
+ * usageEventsSince). Events without a session are the '' row, as an absent
+ * tag is in every report.
+ */
+function topSessions(store: SqlStore, q: z.infer<typeof topSchema>) {
+  const w = where(q as Range, "timestamp", "DateTime");
+  return store.query(
+    `SELECT session_id AS session, count() AS requests, sum(input) AS input_tokens, sum(output) AS output_tokens,
+            sum(tokens) AS total_tokens, sum(cost) AS cost_micro_usd
+     FROM (
+       SELECT session_id, input_tokens AS input, output_tokens AS output, total_tokens AS tokens,
+              cost_micro_usd AS cost
+       FROM usage_events WHERE ${w.sql}
+       LIMIT 1 BY org_id, project_id, user_id, event_id
+     )
+     GROUP BY session ORDER BY cost_micro_usd DESC, session LIMIT {limit:UInt32}`,
     { ...w.params, limit: q.limit },
   );
 }

@@ -12,6 +12,7 @@ import {
   spendOf,
   toCsv,
   topOf,
+  topSessionsOf,
   unitEconomicsOf,
 } from "../../../test/support/reports-oracle";
 import { MONTH_FROM, MONTH_TO, usageMonth, withReplays } from "../../../test/support/usage-month";
@@ -141,6 +142,25 @@ describe.each(engines)("reports over a generated month on %s", (_name, open) => 
   it("answers every report over a range that cuts both months partway through a day", async () => {
     // 13:30 UTC to 05:45:10 UTC: hours 13:00 through 05:00, days the 20th through the 7th, raw figures to the second.
     await expectEveryReport({ org: "acme", from: "2026-10-20T15:30:00+02:00", to: "2026-11-07T05:45:10Z" });
+  });
+
+  it("answers top by session from the raw events, over at most 31 days, filtered as drilled down", async () => {
+    const cut = { org: "acme", from: "2026-10-20T15:30:00+02:00", to: "2026-11-07T05:45:10Z" };
+    const bySession = (range: ReportRange, limit: number) => {
+      const params: Record<string, string> = { from: range.from, to: range.to, ...range.filters };
+      return [{ ...params, by: "session", limit: String(limit) }, topSessionsOf(events, range, limit)] as const;
+    };
+    for (const limit of [5, 1_000]) await expectReport("top", ...bySession(cut, limit));
+    // The drill-down's last step: a project's agent's user's sessions.
+    const [user] = topOf(events, { ...cut, filters: { project_id: "2024" } }, "user", 1);
+    const drilled = { ...cut, filters: { project_id: "2024", user_id: String(user?.user) } };
+    await expectReport("top", ...bySession(drilled, 1_000));
+    const [params, expected] = bySession({ ...cut, org: "globex" }, 1_000);
+    await expectReport("top", { ...params, org_id: "globex" }, expected, adminKey);
+    // Longer than 31 days: refused, naming why (the other dimensions read rollups, and may span 400).
+    const url = `${baseUrl}/v1/reports/top?${new URLSearchParams({ by: "session", from: wholeMonth.from, to: wholeMonth.to })}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${financeKey}` } });
+    expect([res.status, JSON.stringify(await res.json())]).toEqual([400, expect.stringMatching(/at most 31 days/)]);
   });
 
   it("answers a report with no rows as an empty list, and as a CSV of just its header", async () => {

@@ -3,10 +3,10 @@ import { request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { authenticate, KeyStore, principalOf, requireRole } from "@tollgate/auth";
+import { connectRedis, mastersOf, type RedisClient } from "@tollgate/counters";
 import { migrate, type SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import express from "express";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSessionStore } from "./redis-sessions";
 import { createConsoleRouter } from "./router";
@@ -14,7 +14,8 @@ import { createMemorySessionStore, type SessionStore } from "./sessions";
 
 /**
  * The console's sessions over HTTP, against a real KeyStore (chDB) and both
- * session stores (memory; Redis at REDIS_URL under a prefix of this run):
+ * session stores (memory; Redis at REDIS_URL and the Redis Cluster at
+ * REDIS_CLUSTER_URL, under a prefix of this run):
  * sign-in and its refusals, the cookie, the CSRF defences, both expiries
  * (a clock the test moves), sign-out and revocation, and the API routers
  * reached with the session's principal (role checks as on the API).
@@ -24,23 +25,34 @@ const IDLE_S = 60;
 const ABSOLUTE_S = 600;
 const dir = mkdtempSync(join(tmpdir(), "tollgate-console-"));
 let store: SqlStore;
-let redis: Redis;
+type RedisKind = "redis" | "redis cluster";
+let clients: Record<RedisKind, RedisClient>;
+/** KEYS asks one node: on a cluster, every master. */
+const keysOf = async (redis: RedisClient, pattern: string) =>
+  (await Promise.all((await mastersOf(redis)).map((node) => node.keys(pattern)))).flat();
 const prefix = `tgtest${process.pid}${Date.now()}`;
 
 beforeAll(async () => {
   store = await openChdbStore({ path: dir, database: "console_it" });
   await migrate(store);
-  redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const clusterUrl = process.env.REDIS_CLUSTER_URL;
+  if (!clusterUrl) throw new Error("REDIS_CLUSTER_URL is not set: run the tests through `pnpm test`");
+  clients = {
+    redis: connectRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"),
+    "redis cluster": connectRedis(clusterUrl),
+  };
 });
 afterAll(async () => {
-  const left = await redis.keys(`${prefix}:*`);
-  if (left.length > 0) await redis.del(...left);
-  redis.disconnect();
+  for (const redis of Object.values(clients)) {
+    // One DEL per key: session keys carry no hash tag, so a cluster spreads them over its slots.
+    for (const key of await keysOf(redis, `${prefix}:*`)) await redis.del(key);
+    redis.disconnect();
+  }
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.each(["memory", "redis"] as const)("console sessions (%s store)", (kind) => {
+describe.each(["memory", "redis", "redis cluster"] as const)("console sessions (%s store)", (kind) => {
   let server: Server;
   let base: string;
   let keys: KeyStore;
@@ -50,7 +62,7 @@ describe.each(["memory", "redis"] as const)("console sessions (%s store)", (kind
     keys = new KeyStore(store, ADMIN);
     await keys.start();
     const sessions: SessionStore =
-      kind === "memory" ? createMemorySessionStore() : createRedisSessionStore(redis, prefix);
+      kind === "memory" ? createMemorySessionStore() : createRedisSessionStore(clients[kind], prefix);
     // A stand-in for the API: the same authenticate/requireRole every route uses.
     const api = express.Router();
     api.get("/v1/whoami", authenticate(keys), requireRole("viewer"), (_req, res) => {
@@ -141,14 +153,16 @@ describe.each(["memory", "redis"] as const)("console sessions (%s store)", (kind
     expect((await get("/console/session", idle.pair)).status).toBe(200);
     now += (IDLE_S - 1) * 1000; // used a moment ago: still alive
     expect((await get("/console/session", idle.pair)).status).toBe(200);
-    if (kind === "redis") {
+    if (kind !== "memory") {
       // Redis's TTL is real time: the idle expiry is the key's, so move it instead of the clock.
-      const [key] = await redis.keys(`${prefix}:v1:console-session:*`);
+      const redis = clients[kind];
+      const [key] = await keysOf(redis, `${prefix}:v1:console-session:*`);
       expect(await redis.pttl(key as string)).toBeGreaterThan((IDLE_S - 5) * 1000);
-      const live = await redis.keys(`${prefix}:v1:console-session:*`);
+      const live = await keysOf(redis, `${prefix}:v1:console-session:*`);
       for (const k of live) await redis.pexpire(k, 1);
       const deadline = Date.now() + 2_000;
-      while ((await redis.exists(...live)) > 0) expect(Date.now()).toBeLessThan(deadline);
+      const anyLeft = async () => (await Promise.all(live.map((k) => redis.exists(k)))).some((n) => n > 0);
+      while (await anyLeft()) expect(Date.now()).toBeLessThan(deadline);
     } else {
       now += (IDLE_S + 1) * 1000;
     }

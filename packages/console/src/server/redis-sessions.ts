@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { SessionRecord, SessionStore } from "./sessions";
 
 /**
@@ -7,11 +7,12 @@ import type { SessionRecord, SessionStore } from "./sessions";
  * once. One key per session, `<prefix>:v1:console-session:<sha256 of the id>`
  * (the counters' prefix and version; no tenant hash tag: one key per command),
  * whose TTL is the idle timeout: GETEX reads it and pushes the TTL back in
- * one round trip. A Redis that loses its data signs everybody out, nothing
- * worse. The absolute expiry is checked on the record itself (the
- * key may outlive it by at most one idle period, unusable).
+ * one round trip; one key per command, so a Redis Cluster serves it as well.
+ * A Redis that loses its data signs everybody out, nothing worse. The
+ * absolute expiry is checked on the record itself (the key may outlive it by
+ * at most one idle period, unusable).
  */
-export function createRedisSessionStore(redis: Redis, prefix: string): SessionStore {
+export function createRedisSessionStore(redis: Redis | Cluster, prefix: string): SessionStore {
   const key = (digest: string) => `${prefix}:v1:console-session:${digest}`;
   return {
     async create(digest, record, idleMs) {

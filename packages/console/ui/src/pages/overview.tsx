@@ -3,6 +3,7 @@ import { useId, useState } from "react";
 import { api, type Session } from "../api";
 import { BarChart, QueryState, type Series, Table } from "../components";
 import { int, isoDaysAgo, startOfUtcDay, startOfUtcMonth, usd } from "../format";
+import { RecentDecisions } from "./recent-decisions";
 
 interface Measures {
   requests: number;
@@ -44,7 +45,10 @@ function sum(rows: Measures[] | undefined): Measures {
   return total;
 }
 
-/** Spend today and this month vs. last (rollups), a switchable time series, and the three questions. */
+/**
+ * Spend today and this month vs. last (rollups), the denials and degrades of
+ * the last minutes (live), a switchable time series, and the three questions.
+ */
 export function OverviewPage(_props: { session: Session }) {
   const [dimension, setDimension] = useState<(typeof DIMENSIONS)[number]>("project");
   const [days, setDays] = useState<number>(30);
@@ -117,6 +121,8 @@ export function OverviewPage(_props: { session: Session }) {
           ))}
         </dl>
       </section>
+
+      <RecentDecisions />
 
       <section aria-labelledby="series-heading">
         <h2 id="series-heading">Spend over time</h2>

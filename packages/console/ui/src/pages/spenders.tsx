@@ -4,10 +4,21 @@ import { api, apiUrl, type Session } from "../api";
 import { QueryState, Table } from "../components";
 import { int, isoDaysAgo, usd } from "../format";
 
-const DIMENSIONS = ["project", "agent", "user", "team", "model", "feature", "task_type", "org"] as const;
+const DIMENSIONS = ["project", "agent", "user", "session", "team", "model", "feature", "task_type", "org"] as const;
 type Dimension = (typeof DIMENSIONS)[number];
-/** Drill-down: from a project to its agents, from an agent to its users. */
-const NEXT: Partial<Record<Dimension, Dimension>> = { project: "agent", agent: "user", team: "project" };
+/** Drill-down: from a project to its agents, from an agent to its users, from a user to its sessions. */
+const NEXT: Partial<Record<Dimension, Dimension>> = {
+  project: "agent",
+  agent: "user",
+  user: "session",
+  team: "project",
+};
+/**
+ * Sessions are read from the raw events (there is no rollup by session), over
+ * at most 31 days: the periods offered for them stop at 30.
+ */
+const PERIODS = [1, 7, 30, 90, 365];
+const SESSION_PERIODS = [1, 7, 30];
 const FILTER: Record<Dimension, string> = {
   project: "project_id",
   agent: "agent_id",
@@ -17,6 +28,8 @@ const FILTER: Record<Dimension, string> = {
   feature: "feature",
   task_type: "task_type",
   org: "org_id",
+  // The last level: never a filter (nothing drills down from a session).
+  session: "session_id",
 };
 
 interface TopRow {
@@ -37,7 +50,10 @@ export function SpendersPage(_props: { session: Session }) {
   const ids = { by: useId(), days: useId(), limit: useId() };
   // The range is fixed when chosen, so that the table and its CSV are the same rows.
   const [to] = useState(() => new Date().toISOString());
-  const query: Record<string, string | number> = { by, limit, from: isoDaysAgo(days, Date.parse(to)), to };
+  const periods = by === "session" ? SESSION_PERIODS : PERIODS;
+  // The period chosen, within what this dimension offers (sessions: 30 days at most).
+  const shownDays = Math.min(days, periods[periods.length - 1] ?? days);
+  const query: Record<string, string | number> = { by, limit, from: isoDaysAgo(shownDays, Date.parse(to)), to };
   for (const f of filters) query[FILTER[f.dimension]] = f.value;
   const top = useQuery({
     queryKey: ["spenders", query],
@@ -54,8 +70,8 @@ export function SpendersPage(_props: { session: Session }) {
           ))}
         </select>
         <label htmlFor={ids.days}>Period</label>
-        <select id={ids.days} value={days} onChange={(e) => setDays(Number(e.target.value))}>
-          {[1, 7, 30, 90, 365].map((d) => (
+        <select id={ids.days} value={shownDays} onChange={(e) => setDays(Number(e.target.value))}>
+          {periods.map((d) => (
             <option key={d} value={d}>
               last {d} days
             </option>
@@ -92,9 +108,10 @@ export function SpendersPage(_props: { session: Session }) {
           </ol>
         </nav>
       )}
+      {by === "session" && <p>Sessions come from the raw events: at most the last 30 days.</p>}
       <QueryState loading={top.isPending} error={top.error} />
       <Table
-        caption={`Top ${limit} by ${by}, last ${days} days`}
+        caption={`Top ${limit} by ${by}, last ${shownDays} days`}
         rows={top.data?.rows ?? []}
         rowKey={(r) => String(r[by])}
         columns={[
