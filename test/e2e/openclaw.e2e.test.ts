@@ -285,14 +285,12 @@ describe("OpenClaw plugin, fail-closed", () => {
   });
 
   it("stops the turn within its timeout with a clear message", async () => {
-    const started = performance.now();
     const { code, output } = await cliTurn(gateway, "hello");
     expect(code, output).toBe(1);
     expect(output).toContain("Usage limits cannot be checked right now, so this turn was stopped. Try again shortly.");
     expect(provider.calls).toHaveLength(0);
-    // The message is the plugin's, so its own deadline ended the check (OpenClaw's 15 s hook timeout
-    // would block with its own words). The time is loose: the CLI's start and the gateway's first turn
-    // (lazy loading) take ~9 s of it on 2 cores.
-    expect(performance.now() - started).toBeLessThan(30_000);
+    // The message is the plugin's, so its own deadline ended the check: OpenClaw's 15 s hook timeout
+    // would block with its own words. (No wall-clock bound: the CLI's start and the gateway's first
+    // turn alone take from 9 s to over 20 s on 2 shared cores.)
   });
 });

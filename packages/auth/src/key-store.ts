@@ -139,7 +139,10 @@ export class KeyStore {
     this.versions.set(key.id, version);
     this.lastVersion = Math.max(this.lastVersion, version);
     this.keys.set(key.id, key);
+    this.live = null;
   }
+
+  private live: ApiKeyRecord[] | null = null;
 
   /** Newer than any version this process wrote or read, and than the clock (ms): create < revoke. */
   private nextVersion(): number {
@@ -237,9 +240,15 @@ export class KeyStore {
     return made.map(({ stored, key }) => ({ record: publicRecord(stored), key }));
   }
 
+  /** Every live key's record: the same array until a key is created or revoked (pages are cut from it). */
+  records(): readonly ApiKeyRecord[] {
+    this.live ??= [...this.keys.values()].filter((k) => !k.revoked).map(publicRecord);
+    return this.live;
+  }
+
   /** Live keys; with `org`, only that org's (an org admin's view). */
   list(org: string | null = null): ApiKeyRecord[] {
-    return [...this.keys.values()].filter((k) => !k.revoked && (org === null || k.org_id === org)).map(publicRecord);
+    return this.records().filter((k) => org === null || k.org_id === org);
   }
 
   /** A live key's record, or undefined. */

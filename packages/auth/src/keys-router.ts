@@ -4,7 +4,7 @@ import { z } from "zod";
 import { batchLists, batchStatus, type ItemRejection, itemRejection, type Refusal } from "./batch";
 import type { ApiKeyRecord, CreateKeyInput, KeyStore, Principal } from "./key-store";
 import { authenticate, principalOf, requireRole } from "./middleware";
-import { IdOrderMemo, listPageQuerySchema, pageRange } from "./pages";
+import { listPageQuerySchema, pageRange, SortedViews } from "./pages";
 import { ROLES } from "./secrets";
 import { BINDABLE_TAGS, boundTagConflicts, mayAccessOrg, orgOf, tenantRefusal } from "./tenancy";
 
@@ -175,8 +175,8 @@ export function keysRouter(keys: KeyStore): Router {
     },
   );
 
-  // KeyStore.list() is a fresh array each call: the id order is kept until the keys differ (pages.ts).
-  const idOrder = new IdOrderMemo();
+  // KeyStore.records() is one array until a key changes: sorted (and cut per org) once per change.
+  const sorted = new SortedViews<ApiKeyRecord>();
   router.get("/v1/keys", (req, res) => {
     const parsed = keysPageQuerySchema.safeParse(req.query);
     if (!parsed.success) {
@@ -184,14 +184,13 @@ export function keysRouter(keys: KeyStore): Router {
       return;
     }
     const org = orgOf(principalOf(res));
-    const listed = keys.list(org);
-    const { order, sortedIds } = idOrder.order(org, listed);
+    const listed = sorted.view(keys.records(), org, (k) => k.org_id === org);
     const page = pageRange(
-      { length: sortedIds.length, idAt: (i) => sortedIds[i] as string },
+      { length: listed.length, idAt: (i) => (listed[i] as ApiKeyRecord).id },
       parsed.data.after,
       parsed.data.limit,
     );
-    res.json({ keys: order.slice(page.from, page.to).map((i) => listed[i]), next_after: page.nextAfter });
+    res.json({ keys: listed.slice(page.from, page.to), next_after: page.nextAfter });
   });
 
   router.delete("/v1/keys/:id", async (req, res, next) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { IdOrderMemo, listPageQuerySchema, pageRange, SortedViews } from "./pages";
+import { listPageQuerySchema, pageRange, SortedViews } from "./pages";
 
 const ids = (list: string[]) => ({ length: list.length, idAt: (i: number) => list[i] as string });
 
@@ -41,17 +41,6 @@ describe("SortedViews", () => {
     // A new array from the store (a change): sorted and filtered again.
     const changed = [...source, { id: "0", org: "o1" }];
     expect(views.view(changed, "o1", (x) => x.org === "o1").map((x) => x.id)).toEqual(["0", "a", "b"]);
-  });
-});
-
-describe("IdOrderMemo", () => {
-  it("keeps the order while the ids are the same, and sorts again when they differ", () => {
-    const memo = new IdOrderMemo();
-    const first = memo.order(null, [{ id: "c" }, { id: "a" }, { id: "b" }]);
-    expect(first).toMatchObject({ order: [1, 2, 0], sortedIds: ["a", "b", "c"] });
-    expect(memo.order(null, [{ id: "c" }, { id: "a" }, { id: "b" }])).toBe(first);
-    expect(memo.order(null, [{ id: "c" }, { id: "b" }]).sortedIds).toEqual(["b", "c"]);
-    expect(memo.order("o1", [{ id: "x" }]).sortedIds).toEqual(["x"]);
   });
 });
 

@@ -90,32 +90,3 @@ export class SortedViews<T extends { id: string }> {
     return view;
   }
 }
-
-/**
- * The id order of lists handed out afresh on each call (KeyStore.list(): a
- * new array every time, in no order): sorted again only when the ids differ
- * from the last call's for the same org. Comparing them is one pass without
- * allocation; sorting 100,000 is what a page request must not do.
- */
-export class IdOrderMemo {
-  private readonly held = new Map<string | null, { ids: string[]; order: number[]; sortedIds: string[] }>();
-
-  /** Positions of `items` in id order, and their ids in that order. */
-  order(org: string | null, items: ReadonlyArray<{ id: string }>): { order: number[]; sortedIds: string[] } {
-    const held = this.held.get(org);
-    if (held && sameIds(held.ids, items)) return held;
-    const ids = items.map((item) => item.id);
-    const order = ids.map((_, i) => i).sort((a, b) => compareIds(ids[a] as string, ids[b] as string));
-    const fresh = { ids, order, sortedIds: order.map((i) => ids[i] as string) };
-    // One entry per org that lists; a bound so that many orgs' admins cannot grow it without end.
-    if (this.held.size >= 256) this.held.clear();
-    this.held.set(org, fresh);
-    return fresh;
-  }
-}
-
-function sameIds(ids: readonly string[], items: ReadonlyArray<{ id: string }>): boolean {
-  if (ids.length !== items.length) return false;
-  for (let i = 0; i < ids.length; i++) if (ids[i] !== items[i]?.id) return false;
-  return true;
-}

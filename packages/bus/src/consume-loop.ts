@@ -78,6 +78,10 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     groupId: options.groupId,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
+    // How long the coordinator waits for every member to rejoin in a rebalance (kafkajs: 60 s). A batch
+    // here takes well under a second, so 20 s is ample, and a group whose members crashed forms again
+    // within it, not a minute later (measured on the mock broker: restarts after SIGKILL).
+    rebalanceTimeout: 20_000,
     // Freshness: an idle fetch returns within 100 ms instead of kafkajs' 5 s.
     maxWaitTimeInMs: 100,
     maxBytesPerPartition: options.tuning?.maxBytesPerPartition ?? 1_048_576,

@@ -39,7 +39,7 @@ export interface FollowOptions {
 export interface Following {
   /** Reads the whole table once (FINAL); from then on it is part of the follower's looks. */
   start(): Promise<void>;
-  /** Looks for changes now (in every table of the follower). */
+  /** Looks for changes now (in every table of the follower); before `start`, reads the table whole once. */
   poll(): Promise<void>;
   /** Leaves the follower; the looks stop once no table is left. */
   stop(): void;
@@ -73,18 +73,22 @@ export class TablesFollower {
 
   add<Row extends VersionedRow>(table: FollowedTable<Row>): Following {
     const followed = table as unknown as FollowedTable<VersionedRow>;
+    const readWhole = async () => {
+      const rows = await this.store.query<VersionedRow>(`SELECT ${table.columns} FROM ${table.table} FINAL`);
+      followed.apply(byVersion(rows));
+    };
     return {
       start: async () => {
         const startedAtMs = this.clock();
-        const rows = await this.store.query<VersionedRow>(`SELECT ${table.columns} FROM ${table.table} FINAL`);
-        followed.apply(byVersion(rows));
+        await readWhole();
         if (this.tables.size === 0) this.lookedAtMs = startedAtMs;
         // A table joining later is read whole up to its start: looks from the earliest start on cover all.
         this.lookedAtMs = Math.min(this.lookedAtMs, startedAtMs);
         this.tables.add(followed);
         this.schedule();
       },
-      poll: () => this.poll(),
+      // Before start (a one-off read of a store that is not kept up to date): the whole table, once.
+      poll: () => (this.tables.has(followed) ? this.poll() : readWhole()),
       stop: () => {
         this.tables.delete(followed);
         if (this.tables.size === 0) {
