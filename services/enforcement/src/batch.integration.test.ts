@@ -3,31 +3,28 @@
 // as their single routes do, write the valid ones together and name each
 // refused one with its field errors. Each test isolates itself by fresh ids
 // and orgs (runId).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runId } from "../../../test/support/engines";
 import { call, type Reply } from "../../../test/support/http";
-import { type Stack, startStack } from "../../../test/support/stack";
+import { embeddedForFile } from "../../../test/support/stack";
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack("embedded");
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-
-const url = (path: string) => `${stack.enforcementUrl}${path}`;
-const budgetBatch = (json: unknown, key = stack.adminKey) => call("POST", url("/v1/budgets:batch"), { key, json });
-const keyBatch = (json: unknown, key = stack.adminKey) => call("POST", url("/v1/keys:batch"), { key, json });
+const embedded = embeddedForFile();
+const { url } = embedded;
+const budgetBatch = (json: unknown, key = embedded.stack().adminKey) =>
+  call("POST", url("/v1/budgets:batch"), { key, json });
+const keyBatch = (json: unknown, key = embedded.stack().adminKey) => call("POST", url("/v1/keys:batch"), { key, json });
 const def = (limit = 10) => ({
   scope: { type: "user", id: "*" },
   metric: "tokens",
   window: { type: "lifetime" },
   limit,
 });
-const getBudget = (id: string, key = stack.adminKey) => call("GET", url(`/v1/budgets/${id}`), { key });
+const getBudget = (id: string, key = embedded.stack().adminKey) => call("GET", url(`/v1/budgets/${id}`), { key });
 
-async function makeKey(body: Record<string, unknown>, key = stack.adminKey): Promise<{ id: string; key: string }> {
+async function makeKey(
+  body: Record<string, unknown>,
+  key = embedded.stack().adminKey,
+): Promise<{ id: string; key: string }> {
   const reply = await call("POST", url("/v1/keys"), { key, json: body });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
   return reply.body;
@@ -46,7 +43,9 @@ const rejections = (reply: Reply) =>
 describe("POST /v1/budgets:batch", () => {
   it("writes the valid items in one go and names each invalid one with its field; GET sees the result", async () => {
     const [a, b, c, gone, absent] = [runId("a_"), runId("b_"), runId("c_"), runId("gone_"), runId("absent_")];
-    expect((await call("PUT", url(`/v1/budgets/${gone}`), { key: stack.adminKey, json: def() })).status).toBe(201);
+    expect(
+      (await call("PUT", url(`/v1/budgets/${gone}`), { key: embedded.stack().adminKey, json: def() })).status,
+    ).toBe(201);
     const reply = await budgetBatch({
       upsert: [
         { id: a, ...def(100) },
@@ -149,12 +148,14 @@ describe("POST /v1/budgets:batch", () => {
   it("is its own route: not a budget id under /v1/budgets/:id, nor a parameter", async () => {
     // A budget id may hold ':' — PUT of "x:batch" is a budget like any other.
     const id = `${runId("colon_")}:batch`;
-    expect((await call("PUT", url(`/v1/budgets/${id}`), { key: stack.adminKey, json: def() })).status).toBe(201);
-    expect((await getBudget(id)).body.id).toBe(id);
-    expect((await call("POST", url("/v1/budgetsbatch"), { key: stack.adminKey, json: { delete: [id] } })).status).toBe(
-      404,
+    expect((await call("PUT", url(`/v1/budgets/${id}`), { key: embedded.stack().adminKey, json: def() })).status).toBe(
+      201,
     );
-    expect((await call("GET", url("/v1/budgets:batch"), { key: stack.adminKey })).status).toBe(404);
+    expect((await getBudget(id)).body.id).toBe(id);
+    expect(
+      (await call("POST", url("/v1/budgetsbatch"), { key: embedded.stack().adminKey, json: { delete: [id] } })).status,
+    ).toBe(404);
+    expect((await call("GET", url("/v1/budgets:batch"), { key: embedded.stack().adminKey })).status).toBe(404);
     expect((await budgetBatch({ delete: [id] })).body).toMatchObject({ accepted: 1, deleted: [id] });
   });
 
@@ -216,14 +217,19 @@ describe("POST /v1/budgets:batch", () => {
     expect(rejections(keys).map((r) => `${r.at} ${r.status} ${r.paths}`)).toEqual(["create[0] 400 name"]);
     // Not JSON, or not UTF-8: refused whole, never a 5xx.
     const broken = await call("POST", url("/v1/budgets:batch"), {
-      key: stack.adminKey,
+      key: embedded.stack().adminKey,
       raw: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x5b, 0x5d, 0x7d]),
       contentType: "application/json",
     });
     expect(broken.status).toBe(400);
     expect(
-      (await call("POST", url("/v1/keys:batch"), { key: stack.adminKey, raw: "{", contentType: "application/json" }))
-        .status,
+      (
+        await call("POST", url("/v1/keys:batch"), {
+          key: embedded.stack().adminKey,
+          raw: "{",
+          contentType: "application/json",
+        })
+      ).status,
     ).toBe(400);
   });
 
@@ -261,12 +267,12 @@ describe("POST /v1/keys:batch", () => {
       { at: "create[3]", id: undefined, status: 400, error: "invalid_request", paths: ["default_tags.org_id"] },
       { at: "create[4]", id: undefined, status: 400, error: "invalid_request", paths: ["(root)"] },
     ]);
-    const listed = (await call("GET", url("/v1/keys"), { key: stack.adminKey })).body.keys.map(
+    const listed = (await call("GET", url("/v1/keys"), { key: embedded.stack().adminKey })).body.keys.map(
       (k: { id: string }) => k.id,
     );
     for (const made of reply.body.created) expect(listed).toContain(made.id);
     // The secret is never listed again.
-    expect(JSON.stringify((await call("GET", url("/v1/keys"), { key: stack.adminKey })).body)).not.toContain(
+    expect(JSON.stringify((await call("GET", url("/v1/keys"), { key: embedded.stack().adminKey })).body)).not.toContain(
       reply.body.created[0].key,
     );
     const none = await keyBatch({ create: [{ role: "boss", name: "x" }] });

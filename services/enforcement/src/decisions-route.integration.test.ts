@@ -1,23 +1,16 @@
 // GET /v1/decisions/recent against embedded Tollgate (the real service: its
 // checks, its decision log, its keys): what each key may see of the checks
 // that were denied or degraded. Each test isolates itself by fresh orgs (runId).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { runId } from "../../../test/support/engines";
 import { call } from "../../../test/support/http";
-import { type Stack, startStack } from "../../../test/support/stack";
+import { embeddedForFile } from "../../../test/support/stack";
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack("embedded");
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-
-const url = (path: string) => `${stack.enforcementUrl}${path}`;
+const embedded = embeddedForFile();
+const { url } = embedded;
 const recent = (key: string, query = "") => call("GET", url(`/v1/decisions/recent${query}`), { key });
 async function makeKey(body: Record<string, unknown>): Promise<string> {
-  const reply = await call("POST", url("/v1/keys"), { key: stack.adminKey, json: body });
+  const reply = await call("POST", url("/v1/keys"), { key: embedded.stack().adminKey, json: body });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
   return reply.body.key;
 }
@@ -33,13 +26,13 @@ async function tinyBudget(org: string, action: "block" | "degrade" = "block"): P
     action,
     ...(action === "degrade" ? { degrade: { model_map: { "gpt-4o": "gpt-4o-mini" } } } : {}),
   };
-  const put = await call("PUT", url(`/v1/budgets/${id}`), { key: stack.adminKey, json: body });
+  const put = await call("PUT", url(`/v1/budgets/${id}`), { key: embedded.stack().adminKey, json: body });
   expect(put.status, JSON.stringify(put.body)).toBe(201);
   return id;
 }
 async function check(org: string, user: string, expected: string) {
   const reply = await call("POST", url("/v1/check"), {
-    key: stack.adminKey,
+    key: embedded.stack().adminKey,
     json: { org_id: org, project_id: "p1", user_id: user, agent_id: "a1", model: "gpt-4o", input_tokens: 100 },
   });
   expect(reply.body.decision, JSON.stringify(reply.body)).toBe(expected);
@@ -89,11 +82,11 @@ describe("GET /v1/decisions/recent", () => {
   });
 
   it("shows the operator every org, or the one it names; validates the query", async () => {
-    const all = await recent(stack.adminKey, "?limit=500");
+    const all = await recent(embedded.stack().adminKey, "?limit=500");
     expect(users(all.body)).toEqual(expect.arrayContaining(["ua1", "ua2", "ub1"]));
-    expect(users((await recent(stack.adminKey, `?org_id=${orgB}`)).body)).toEqual(["ub1"]);
-    expect((await recent(stack.adminKey, `?org_id=${orgA}&limit=1`)).body.decisions).toHaveLength(1);
-    const bad = await recent(stack.adminKey, "?minutes=0&limit=x&colour=blue");
+    expect(users((await recent(embedded.stack().adminKey, `?org_id=${orgB}`)).body)).toEqual(["ub1"]);
+    expect((await recent(embedded.stack().adminKey, `?org_id=${orgA}&limit=1`)).body.decisions).toHaveLength(1);
+    const bad = await recent(embedded.stack().adminKey, "?minutes=0&limit=x&colour=blue");
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(["(root)", "limit", "minutes"]);
   });

@@ -3,24 +3,17 @@
 // once, in id order; an org's key pages through its org only; a bad `limit`
 // or `after` is a 400 naming it. Each test isolates itself by fresh ids and
 // orgs (runId).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runId } from "../../../test/support/engines";
 import { call } from "../../../test/support/http";
-import { type Stack, startStack } from "../../../test/support/stack";
+import { embeddedForFile } from "../../../test/support/stack";
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack("embedded");
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-
-const url = (path: string) => `${stack.enforcementUrl}${path}`;
+const embedded = embeddedForFile();
+const { url } = embedded;
 const def = { scope: { type: "user", id: "*" }, metric: "tokens", window: { type: "lifetime" }, limit: 10 };
 
 async function makeKey(body: Record<string, unknown>): Promise<string> {
-  const reply = await call("POST", url("/v1/keys"), { key: stack.adminKey, json: body });
+  const reply = await call("POST", url("/v1/keys"), { key: embedded.stack().adminKey, json: body });
   expect(reply.status, JSON.stringify(reply.body)).toBe(201);
   return reply.body.key;
 }
@@ -43,7 +36,7 @@ async function pages(path: string, field: "budgets" | "keys", limit: number, key
 const inIdOrder = (ids: string[]) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
 /** `path: message` of a 400's field errors. */
-async function refusal(path: string, key = stack.adminKey) {
+async function refusal(path: string, key = embedded.stack().adminKey) {
   const reply = await call("GET", url(path), { key });
   expect(reply.status, JSON.stringify(reply.body)).toBe(400);
   return (reply.body.errors as Array<{ path: string }>).map((e) => e.path);
@@ -57,12 +50,12 @@ describe("GET /v1/budgets in pages", () => {
     const ids = Array.from({ length: 2_500 }, (_, i) => `${prefix}${["A", "b", "_", "-", "Z"][i % 5]}${i}`);
     for (let at = 0; at < ids.length; at += 1_000) {
       const upsert = ids.slice(at, at + 1_000).map((id) => ({ id, ...def, org_id: org }));
-      const reply = await call("POST", url("/v1/budgets:batch"), { key: stack.adminKey, json: { upsert } });
+      const reply = await call("POST", url("/v1/budgets:batch"), { key: embedded.stack().adminKey, json: { upsert } });
       expect(reply.body).toMatchObject({ accepted: upsert.length, rejected: [] });
     }
     const theirs = [runId("pt_"), runId("pt_")];
     const put = await call("POST", url("/v1/budgets:batch"), {
-      key: stack.adminKey,
+      key: embedded.stack().adminKey,
       json: { upsert: theirs.map((id) => ({ id, ...def, org_id: other })) },
     });
     expect(put.body.accepted).toBe(2);
@@ -74,7 +67,7 @@ describe("GET /v1/budgets in pages", () => {
     expect(seen.flatMap((p) => p.ids)).toEqual(inIdOrder(ids));
 
     // The operator pages through every org's, the same ids among them, each once and in order.
-    const all = (await pages("/v1/budgets", "budgets", 700, stack.adminKey)).flatMap((p) => p.ids);
+    const all = (await pages("/v1/budgets", "budgets", 700, embedded.stack().adminKey)).flatMap((p) => p.ids);
     expect(all).toEqual(inIdOrder(all));
     expect(new Set(all).size).toBe(all.length);
     expect(all.filter((id) => id.startsWith(prefix))).toEqual(inIdOrder(ids));
@@ -95,7 +88,7 @@ describe("GET /v1/budgets in pages", () => {
     const [first] = inIdOrder(ids);
     const late = `${prefix}0late`;
     const change = await call("POST", url("/v1/budgets:batch"), {
-      key: stack.adminKey,
+      key: embedded.stack().adminKey,
       json: { upsert: [{ id: late, ...def, org_id: org }], delete: [first] },
     });
     expect(change.body.accepted).toBe(2);
@@ -116,7 +109,7 @@ describe("GET /v1/budgets in pages", () => {
     expect(await refusal(`/v1/budgets?after=${"x".repeat(129)}`)).toEqual(["after"]);
     expect((await refusal("/v1/budgets?limit=-1&after=%2F")).sort()).toEqual(["after", "limit"]);
     // The largest page is taken; an after past every id is an empty last page.
-    const last = await call("GET", url("/v1/budgets?limit=5000&after=zzzz"), { key: stack.adminKey });
+    const last = await call("GET", url("/v1/budgets?limit=5000&after=zzzz"), { key: embedded.stack().adminKey });
     expect(last.body).toEqual({ budgets: [], next_after: null });
   });
 });
@@ -131,7 +124,7 @@ describe("GET /v1/keys in pages", () => {
         name: `paged ${at + i}`,
         org_id: org,
       }));
-      const reply = await call("POST", url("/v1/keys:batch"), { key: stack.adminKey, json: { create } });
+      const reply = await call("POST", url("/v1/keys:batch"), { key: embedded.stack().adminKey, json: { create } });
       expect(reply.body).toMatchObject({ accepted: create.length, rejected: [] });
       made.push(...reply.body.created.map((k: { id: string }) => k.id));
     }
@@ -148,7 +141,7 @@ describe("GET /v1/keys in pages", () => {
     const elsewhere = await makeKey({ role: "viewer", name: "elsewhere", org_id: runId("kother_") });
     expect(elsewhere).toBeTruthy();
     expect((await pages("/v1/keys", "keys", 5_000, admin)).flatMap((p) => p.ids)).toHaveLength(2_501);
-    const all = (await pages("/v1/keys", "keys", 1_000, stack.adminKey)).flatMap((p) => p.ids);
+    const all = (await pages("/v1/keys", "keys", 1_000, embedded.stack().adminKey)).flatMap((p) => p.ids);
     expect(all).toEqual(inIdOrder(all));
     expect(all.length).toBeGreaterThanOrEqual(2_502);
     expect(all.filter((id) => made.includes(id))).toEqual(inIdOrder(made));
@@ -169,7 +162,7 @@ describe("GET /v1/keys in pages", () => {
     expect(await refusal("/v1/keys?limit=")).toEqual(["limit"]);
     expect(await refusal("/v1/keys?after=tgk_0123")).toEqual(["after"]);
     expect(await refusal("/v1/keys?after=0123456789ABCDEF&limit=1")).toEqual(["after"]);
-    const last = await call("GET", url("/v1/keys?limit=1&after=ffffffffffffffff"), { key: stack.adminKey });
+    const last = await call("GET", url("/v1/keys?limit=1&after=ffffffffffffffff"), { key: embedded.stack().adminKey });
     expect(last.body).toEqual({ keys: [], next_after: null });
   });
 });
