@@ -6,7 +6,6 @@ import { connectRedis, createKeyBuilder, type RedisClient } from "@tollgate/coun
 import type { SqlStore } from "@tollgate/sql";
 import { openChdbStore } from "@tollgate/sql/chdb";
 import { Kafka, logLevel } from "kafkajs";
-import { afterAll, beforeAll } from "vitest";
 import { distributedEnv, dropDatabase, engineEnv, freshClickHouseDatabase, runId } from "./engines";
 import { type PrivateBroker, startPrivateBroker } from "./mock-broker";
 import { eventually, freePort, type RunningProcess, startTs, waitReady } from "./processes";
@@ -320,24 +319,4 @@ export async function startDistributedStack(
       await dropDatabase(store);
     },
   };
-}
-
-/**
- * One embedded Tollgate for a test file (started before its tests, stopped
- * after), and the URL of an enforcement route on it: for the route suites
- * that drive the real service.
- */
-export function embeddedForFile(): { stack(): Stack; url(path: string): string } {
-  let stack: Stack | undefined;
-  beforeAll(async () => {
-    stack = await startStack("embedded");
-  });
-  afterAll(async () => {
-    await stack?.stop();
-  });
-  const current = () => {
-    if (!stack) throw new Error("the embedded stack is not started (use it inside tests)");
-    return stack;
-  };
-  return { stack: current, url: (path) => `${current().enforcementUrl}${path}` };
 }

@@ -4,9 +4,9 @@
 // refused one with its field errors. Each test isolates itself by fresh ids
 // and orgs (runId).
 import { describe, expect, it } from "vitest";
+import { embeddedForFile } from "../../../test/support/embedded-for-file";
 import { runId } from "../../../test/support/engines";
 import { call, type Reply } from "../../../test/support/http";
-import { embeddedForFile } from "../../../test/support/stack";
 
 const embedded = embeddedForFile();
 const { url } = embedded;

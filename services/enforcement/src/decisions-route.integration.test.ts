@@ -2,9 +2,9 @@
 // checks, its decision log, its keys): what each key may see of the checks
 // that were denied or degraded. Each test isolates itself by fresh orgs (runId).
 import { beforeAll, describe, expect, it } from "vitest";
+import { embeddedForFile } from "../../../test/support/embedded-for-file";
 import { runId } from "../../../test/support/engines";
 import { call } from "../../../test/support/http";
-import { embeddedForFile } from "../../../test/support/stack";
 
 const embedded = embeddedForFile();
 const { url } = embedded;
