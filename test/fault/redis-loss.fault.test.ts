@@ -16,11 +16,9 @@ const PARTITIONS = 6;
  * was before the loss plus what arrived since, exactly — rebuilt from
  * ClickHouse and a replay of the topic by the aggregator — and enforcement
  * decides by its failure policy, not on the empty counters, until then.
- * Two ingest and two enforcement instances: reports go through both, and
- * standings are read from both. One aggregator and one sink: on the mock
- * broker a group of two consumers starting at once sometimes never forms
- * (see TWO_OF_EACH in test/support/stack.ts); the aggregator rebuilds every
- * partition it owns, which the test checks is the whole topic.
+ * Two of each service: the two aggregators each rebuild the partitions they
+ * own (disjoint halves of the topic), reports go through both ingest
+ * instances and standings are read from both enforcement instances.
  * On one server and on a cluster of three masters (every master flushed;
  * the rebuild scans every master for the positions it must forget).
  */
@@ -59,7 +57,7 @@ describe.each([
     };
     const twice = (name: string) => Promise.all([start(name), start(name)]);
     [urls.ingest, urls.enforcement] = await Promise.all([twice("ingest"), twice("enforcement")]);
-    await Promise.all([start("aggregator"), start("sink")]);
+    await Promise.all([twice("aggregator"), twice("sink")]);
     const budget = await call("PUT", `${urls.enforcement[0]}/v1/budgets/loss-users`, {
       key: adminKey,
       json: {
@@ -160,7 +158,7 @@ describe.each([
     await eventually(() => allAt(2), "both waves in the rebuilt counters", 90_000);
     const after = await standing(3);
     expect(after.reason).not.toMatch(/rebuilt/);
-    // The aggregators noticed the loss of the partitions they own, together the whole topic, each partition once.
+    // Each aggregator noticed the loss of the partitions it owns: the group split the topic between them.
     const rebuilt = aggregators.map((a, i) => {
       const lines = a
         .output()

@@ -122,10 +122,9 @@ async function startEmbedded(extra: Record<string, string>): Promise<Stack> {
  * loss fault suites, which start their own consumers) run two of every
  * service that scales out: partitions split between the consumers, checks
  * spread over both enforcement instances. The suites about one feature
- * (webhooks, unsettled charges, SDK adapters, fuzzing) run one of each: on
- * librdkafka's mock broker, the only Kafka-protocol broker here, a group of
- * two consumers that starts at once sometimes never forms (one member never
- * gets in), which only costs time where the second instance proves nothing.
+ * (webhooks, unsettled charges, SDK adapters, fuzzing) run one of each: a
+ * second instance proves nothing there and costs a group rebalance and
+ * four more process starts on two cores.
  */
 export const TWO_OF_EACH = { ingest: 2, enforcement: 2, aggregator: 2, sink: 2, reports: 1 } as const;
 export const ONE_OF_EACH = { ingest: 1, enforcement: 1, aggregator: 1, sink: 1, reports: 1 } as const;

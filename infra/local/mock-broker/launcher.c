@@ -9,6 +9,7 @@
  * Prints "BOOTSTRAP <host:port,...>" once the topics exist. Fault injection,
  * one command a line, on stdin (when it is a pipe or socket) and on the control FIFO:
  *   down <id>|all    up <id>|all    rtt <id>|all <ms>
+ *   error <api-key> <error-code> [count]   (the next count requests of that API fail with that code)
  * Broker ids start at 1. EOF on stdin is not a reason to stop.
  */
 #include <errno.h>
@@ -35,6 +36,16 @@ static void apply_command(rd_kafka_mock_cluster_t *mc, int brokers, char *line) 
   char verb[16] = {0}, target[16] = {0};
   int ms = 0;
   int n = sscanf(line, "%15s %15s %d", verb, target, &ms);
+  if (n >= 3 && strcmp(verb, "error") == 0) {
+    int count = 1;
+    sscanf(line, "%*s %*s %*d %d", &count);
+    if (count < 1 || count > 64) count = 1;
+    rd_kafka_resp_err_t errs[64];
+    for (int i = 0; i < count; i++) errs[i] = (rd_kafka_resp_err_t)ms;
+    rd_kafka_mock_push_request_errors_array(mc, (int16_t)atoi(target), (size_t)count, errs);
+    fprintf(stderr, "mock-broker: error api %s code %d x%d\n", target, ms, count);
+    return;
+  }
   if (n < 2) {
     if (n > 0) fprintf(stderr, "mock-broker: ignored command: %s\n", line);
     return;
@@ -96,6 +107,12 @@ int main(int argc, char **argv) {
   char errstr[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+  /* MOCK_BROKER_DEBUG=mock (or any librdkafka debug context list): the mock's own trace on stderr. */
+  const char *debug = getenv("MOCK_BROKER_DEBUG");
+  if (debug && *debug) {
+    rd_kafka_conf_set(conf, "log_level", "7", errstr, sizeof(errstr));
+    if (rd_kafka_conf_set(conf, "debug", debug, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) die(errstr);
+  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
   if (!rk) die(errstr);
   rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);

@@ -1,5 +1,6 @@
 import { sampleUsageEvent, type UsageEvent } from "@tollgate/events";
 import { createLogger } from "@tollgate/kit";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PrivateBroker, startPrivateBroker } from "../../../test/support/mock-broker";
 import { type ConsumeLoop, decodeUsageRecord, startConsumeLoop } from "./consume-loop";
@@ -89,5 +90,68 @@ describe("pipelined consume loop", () => {
     expect(durable.size).toBe(EVENTS);
     // Bounded: at most one batch past the limit is pending at once.
     expect(maxPending).toBeLessThan(500 + EVENTS / 3);
+  });
+});
+
+/**
+ * kafkajs restarts a consumer only after a retriable error; after any other
+ * it stays stopped and the process would consume nothing for good. The
+ * librdkafka mock coordinator answers a follower's SyncGroup that arrives
+ * after the leader's with INVALID_REQUEST, which is exactly such an error:
+ * here the broker is told to answer the first SyncGroup that way.
+ */
+describe("consume loop after a crash kafkajs does not restart from", () => {
+  let broker: PrivateBroker;
+  const logger = createLogger("consume-loop-test", "silent");
+  beforeAll(async () => {
+    broker = await startPrivateBroker(2);
+    const publisher = await createKafkaPublisher(createKafka({ clientId: "t", brokers: [broker.brokers], logger }));
+    await publisher.publish(Array.from({ length: 50 }, (_, i) => sampleUsageEvent({ event_id: `r${i}` })));
+    await publisher.close();
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  it("rejoins its group and handles every event", async () => {
+    const SYNC_GROUP_API = 14;
+    const INVALID_REQUEST = 42;
+    broker.command(`error ${SYNC_GROUP_API} ${INVALID_REQUEST} 1`);
+    const handled = new Set<string>();
+    // What the loop logs is how we see the crash: it happens inside startConsumeLoop's first run().
+    const crashes: boolean[] = [];
+    const seen = pino(
+      { level: "error" },
+      {
+        write(line: string) {
+          const entry = JSON.parse(line) as { msg?: string; restart?: boolean };
+          if (entry.msg === "consumer crashed") crashes.push(entry.restart === true);
+        },
+      },
+    );
+    let allHandled: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      allHandled = resolve;
+    });
+    const kafka = createKafka({ clientId: "t", brokers: [broker.brokers], logger });
+    const loop = await startConsumeLoop({
+      kafka,
+      groupId: "rejoin-test",
+      topic: TOPICS.usage,
+      stage: "aggregator",
+      decode: decodeUsageRecord,
+      handle: async (items: UsageEvent[]) => {
+        for (const item of items) handled.add(item.event_id);
+        if (handled.size === 50) allHandled();
+      },
+      deadLetter: async () => undefined,
+      logger: seen,
+    });
+    await done;
+    await loop.ready();
+    await loop.stop();
+    // It did crash, and kafkajs would not have restarted it.
+    expect(crashes).toEqual([false]);
+    expect(handled.size).toBe(50);
   });
 });

@@ -1,12 +1,15 @@
 import { trace } from "@opentelemetry/api";
 import { decodeUsageEventWritten, SCHEMA_FINGERPRINT_HEADER, type UsageEvent } from "@tollgate/events";
-import type { Consumer, Kafka, KafkaMessage } from "kafkajs";
+import type { Consumer, ConsumerRunConfig, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
 import { applyIsolated, errorText, type RefusedItem, RefusedItemsError } from "./isolate";
 import { createPipeline } from "./pipeline";
 import type { DeadLetter } from "./topics";
 
 const tracer = trace.getTracer("tollgate-bus");
+/** Backoff of a rejoin after a crash kafkajs does not restart from: 1 s doubling up to 30 s. */
+const REJOIN_FIRST_DELAY_MS = 1_000;
+const REJOIN_MAX_DELAY_MS = 30_000;
 
 export interface ConsumeLoopOptions<T> {
   kafka: Kafka;
@@ -98,10 +101,32 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     generation++;
     assignment = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
   });
+  let rejoinTimer: NodeJS.Timeout | undefined;
+  let rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     joined = false;
     log.error({ err: payload.error, restart: payload.restart }, "consumer crashed");
+    // kafkajs restarts itself only after a retriable error. After any other (e.g. a coordinator
+    // answering SyncGroup with INVALID_REQUEST mid-rebalance) it stays stopped for good, and the
+    // process would live on consuming nothing: rejoin the same way kafkajs does, with backoff.
+    if (!payload.restart && !stopping) scheduleRejoin();
   });
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
+  });
+
+  function scheduleRejoin(): void {
+    clearTimeout(rejoinTimer);
+    log.warn({ inMs: rejoinDelayMs }, "consumer stopped after a crash: rejoining its group");
+    rejoinTimer = setTimeout(() => {
+      if (stopping) return;
+      consumer.run(runConfig).catch((err: unknown) => {
+        log.error({ err }, "rejoining the group failed");
+        if (!stopping) scheduleRejoin();
+      });
+    }, rejoinDelayMs);
+    rejoinDelayMs = Math.min(rejoinDelayMs * 2, REJOIN_MAX_DELAY_MS);
+  }
   consumer.on(consumer.events.STOP, () => {
     joined = false;
   });
@@ -111,7 +136,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
   const pipeline = options.tuning?.pipelineMaxPendingItems
     ? createPipeline(consumer, options.topic, options.tuning.pipelineMaxPendingItems, positions, log)
     : null;
-  await consumer.run({
+  const runConfig: ConsumerRunConfig = {
     // Partitions are independent (one user's events share one): work on
     // several at once; order within each partition is kept.
     partitionsConsumedConcurrently: options.tuning?.partitionsConcurrently ?? 3,
@@ -180,7 +205,8 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
         }
       });
     },
-  });
+  };
+  await consumer.run(runConfig);
 
   /**
    * Pipelined: hands the items over and keeps none of the records while they
@@ -263,6 +289,7 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     },
     async stop() {
       stopping = true;
+      clearTimeout(rejoinTimer);
       if (pipeline) {
         // Stop fetching, let what was handed over become durable and commit, then leave.
         consumer.pause([{ topic: options.topic }]);
