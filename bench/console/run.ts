@@ -66,6 +66,19 @@ function pageRequests(): Array<{ page: string; path: string }> {
     { page: "overview", path: `/v1/reports/unit-economics?${q({ from, to })}` },
     { page: "spenders", path: `/v1/reports/top?${q({ by: "project", limit: "20", from, to })}` },
     { page: "spenders", path: `/v1/reports/top?${q({ by: "project", limit: "20", from, to, format: "csv" })}` },
+    // The drill-down, one click at a time: project_1's agents, then agent_1's users, then user_1's sessions.
+    {
+      page: "drill-down",
+      path: `/v1/reports/top?${q({ by: "agent", limit: "20", from, to, project_id: "project_1" })}`,
+    },
+    {
+      page: "drill-down",
+      path: `/v1/reports/top?${q({ by: "user", limit: "20", from, to, project_id: "project_1", agent_id: "agent_1" })}`,
+    },
+    {
+      page: "drill-down",
+      path: `/v1/reports/top?${q({ by: "session", limit: "20", from, to, project_id: "project_1", agent_id: "agent_1", user_id: "user_1" })}`,
+    },
   ];
 }
 
