@@ -224,7 +224,13 @@ async function reports(): Promise<void> {
   const existing = Number((await admin.query<{ n: number }>("SELECT count() AS n FROM usage_events"))[0]?.n);
   if (args.regenerate || existing < 10_000_000) {
     await admin.command("TRUNCATE TABLE usage_events");
-    for (const table of ["usage_event_ids", "usage_hourly", "usage_daily"])
+    for (const table of [
+      "usage_event_ids",
+      "usage_hourly",
+      "usage_daily",
+      "usage_hourly_unsettled",
+      "usage_daily_unsettled",
+    ])
       await admin.command(`TRUNCATE TABLE ${table}`);
     const started = performance.now();
     // One INSERT … SELECT per million rows: the views see each block as it is inserted.

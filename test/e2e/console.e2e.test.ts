@@ -354,7 +354,9 @@ describe.each<Mode>(["embedded", "distributed"])("console (%s)", (mode) => {
     const [header, ...lines] = readFileSync(await download.path(), "utf8")
       .trim()
       .split("\n");
-    expect(header).toBe("session,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd");
+    expect(header).toBe(
+      "session,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd,unsettled_requests,unsettled_cost_micro_usd",
+    );
     expect(lines.map((line) => line.split(",")[0])).toEqual(shown);
     expect(await seriousA11yViolations(page)).toEqual([]);
     await screenshot(page, `${mode}-spenders-sessions`);
@@ -372,7 +374,9 @@ describe.each<Mode>(["embedded", "distributed"])("console (%s)", (mode) => {
     const csv = readFileSync(await download.path(), "utf8")
       .trim()
       .split("\n");
-    expect(csv[0]).toBe("project,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd");
+    expect(csv[0]).toBe(
+      "project,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd,unsettled_requests,unsettled_cost_micro_usd",
+    );
     expect(csv.some((line) => line.startsWith(`${ids.projectA},`))).toBe(true);
     await context.close();
   });

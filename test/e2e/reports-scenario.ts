@@ -122,7 +122,9 @@ export function reportsScenario(target: () => SkeletonTarget): void {
     );
     expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
     const lines = String(csv.body).trim().split("\n");
-    expect(lines[0]).toBe("period,project,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd");
+    expect(lines[0]).toBe(
+      "period,project,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd,unsettled_requests,unsettled_cost_micro_usd",
+    );
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain(`,alpha,18,`);
   });

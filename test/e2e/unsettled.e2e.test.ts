@@ -93,7 +93,37 @@ describe.each<Mode>(["embedded", "distributed"])("unsettled reservations (%s)", 
     await chargedOnce(later, `${org}-${later}`);
     expect(await charged(user, budget)).toEqual({ requests: 1, tokens: 1_000, used: 1_000 });
 
-    // Reports tell unsettled charges apart: the stored event's source and cost source.
+    // Reports tell unsettled charges apart: counted in the totals and apart, from the rollups and the raw events.
+    type Row = Record<string, string | number>;
+    const report = (path: string) =>
+      eventually(
+        async () => {
+          const reply = await call("GET", `${stack.reportsUrl}${path}`, { key: stack.adminKey });
+          expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+          const rows = reply.body.rows as Row[];
+          return rows.length > 0 ? rows : undefined;
+        },
+        `${path} with the charge`,
+        30_000,
+      );
+    const apart = (row: Row | undefined) => ({
+      requests: Number(row?.requests),
+      cost: Number(row?.cost_micro_usd),
+      unsettledRequests: Number(row?.unsettled_requests),
+      unsettledCost: Number(row?.unsettled_cost_micro_usd),
+    });
+    const charge = { unsettledRequests: 1, unsettledCost: forgotten.cost_estimate_micro_usd };
+    const expected = { requests: 1, cost: forgotten.cost_estimate_micro_usd, ...charge };
+    const byUser = await report(`/v1/reports/top?org_id=${org}&by=user&user_id=${user}`);
+    expect(apart(byUser[0])).toEqual(expected);
+    const daily = await report(`/v1/reports/spend?org_id=${org}&group_by=user&granularity=day&user_id=${user}`);
+    expect(apart(daily[0])).toEqual(expected);
+    const hourly = await report(`/v1/reports/spend?org_id=${org}&group_by=user&granularity=hour&user_id=${user}`);
+    expect(apart(hourly[0])).toEqual(expected);
+    const sessions = await report(`/v1/reports/top?org_id=${org}&by=session&user_id=${user}`);
+    expect(apart(sessions[0])).toEqual(expected);
+
+    // The stored event's source and cost source.
     const { rows } = await stack.finalRead([`unsettled:${forgotten.reservation_id}`], null);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ source: "unsettled", cost_source: "estimated", total_tokens: 1_000 });

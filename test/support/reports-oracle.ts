@@ -82,12 +82,16 @@ const sum = (
 ) => events.reduce((s, e) => s + e[field], 0);
 
 function measures(events: ReadonlyArray<UsageEvent>): Row {
+  const unsettled = events.filter((e) => e.source === "unsettled");
   return {
     requests: events.length,
     input_tokens: sum(events, "input_tokens"),
     output_tokens: sum(events, "output_tokens"),
     total_tokens: sum(events, "total_tokens"),
     cost_micro_usd: sum(events, "cost_micro_usd"),
+    // Charges for reservations that expired unreported: in the totals above, and apart.
+    unsettled_requests: unsettled.length,
+    unsettled_cost_micro_usd: sum(unsettled, "cost_micro_usd"),
   };
 }
 

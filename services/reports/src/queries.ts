@@ -125,8 +125,20 @@ function where(range: Range, timeColumn: string, timeType: "DateTime" | "Date"):
   return { sql: clauses.join(" AND "), params };
 }
 
-/** The columns of each report, in order: a CSV of no rows still has its header. */
-const MEASURE_COLUMNS = ["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"];
+/**
+ * The columns of each report, in order: a CSV of no rows still has its header.
+ * `unsettled_*`: how much of `requests` and `cost_micro_usd` are charges for
+ * reservations that expired unreported (estimates; see on_unsettled).
+ */
+const MEASURE_COLUMNS = [
+  "requests",
+  "input_tokens",
+  "output_tokens",
+  "total_tokens",
+  "cost_micro_usd",
+  "unsettled_requests",
+  "unsettled_cost_micro_usd",
+];
 export const COLUMNS = {
   spend: (q: { group_by: Dimension }) => ["period", q.group_by, ...MEASURE_COLUMNS],
   top: (q: { by: TopDimension }) => [q.by, ...MEASURE_COLUMNS],
@@ -143,7 +155,31 @@ export const COLUMNS = {
 };
 
 const MEASURES = `sum(requests) AS requests, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-  sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd`;
+  sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd,
+  sum(unsettled_requests) AS unsettled_requests, sum(unsettled_cost_micro_usd) AS unsettled_cost_micro_usd`;
+
+/**
+ * A rollup's rows that `whereSql` picks, summed by `keys` (select
+ * expressions, each `… AS alias`), with its unsettled charges summed the
+ * same way beside them: the `_unsettled` table has the same key and only the
+ * two unsettled measures (migration 012). Each side reads only the columns
+ * it needs and is summed before the union; the caller sums the union again
+ * by the same aliases, with MEASURES.
+ */
+function rollup(table: "usage_hourly" | "usage_daily", whereSql: string, keys: string[]): string {
+  const aliases = keys.map((k) => k.slice(k.lastIndexOf(" AS ") + 4)).join(", ");
+  const zero = (name: string) => `toUInt64(0) AS ${name}`;
+  return `(
+    SELECT ${keys.join(", ")}, sum(requests) AS requests, sum(input_tokens) AS input_tokens,
+           sum(output_tokens) AS output_tokens, sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd,
+           ${zero("unsettled_requests")}, ${zero("unsettled_cost_micro_usd")}
+    FROM ${table} WHERE ${whereSql} GROUP BY ${aliases}
+    UNION ALL
+    SELECT ${keys.join(", ")}, ${["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"].map(zero).join(", ")},
+           sum(unsettled_requests) AS unsettled_requests, sum(unsettled_cost_micro_usd) AS unsettled_cost_micro_usd
+    FROM ${table}_unsettled WHERE ${whereSql} GROUP BY ${aliases}
+  )`;
+}
 
 /** Spend and tokens by one dimension per hour, day or month. */
 export function spend(store: SqlStore, q: z.infer<typeof spendSchema>) {
@@ -151,8 +187,11 @@ export function spend(store: SqlStore, q: z.infer<typeof spendSchema>) {
   const period = hourly ? "hour" : q.granularity === "day" ? "day" : "toStartOfMonth(day)";
   const w = hourly ? where(q, "hour", "DateTime") : where(q, "day", "Date");
   return store.query(
-    `SELECT toString(${period}) AS period, ${COLUMN[q.group_by]} AS ${q.group_by}, ${MEASURES}
-     FROM ${hourly ? "usage_hourly" : "usage_daily"} WHERE ${w.sql}
+    `SELECT period, ${q.group_by}, ${MEASURES}
+     FROM ${rollup(hourly ? "usage_hourly" : "usage_daily", w.sql, [
+       `toString(${period}) AS period`,
+       `${COLUMN[q.group_by]} AS ${q.group_by}`,
+     ])}
      GROUP BY period, ${q.group_by} ORDER BY period, ${q.group_by}`,
     w.params,
   );
@@ -163,8 +202,8 @@ export function top(store: SqlStore, q: z.infer<typeof topSchema>) {
   if (q.by === "session") return topSessions(store, q);
   const w = where(q, "hour", "DateTime");
   return store.query(
-    `SELECT ${COLUMN[q.by]} AS ${q.by}, ${MEASURES}
-     FROM usage_hourly WHERE ${w.sql}
+    `SELECT ${q.by}, ${MEASURES}
+     FROM ${rollup("usage_hourly", w.sql, [`${COLUMN[q.by]} AS ${q.by}`])}
      GROUP BY ${q.by} ORDER BY cost_micro_usd DESC, ${q.by} LIMIT {limit:UInt32}`,
     { ...w.params, limit: q.limit },
   );
@@ -182,10 +221,11 @@ function topSessions(store: SqlStore, q: z.infer<typeof topSchema>) {
   const w = where(q as Range, "timestamp", "DateTime");
   return store.query(
     `SELECT session_id AS session, count() AS requests, sum(input) AS input_tokens, sum(output) AS output_tokens,
-            sum(tokens) AS total_tokens, sum(cost) AS cost_micro_usd
+            sum(tokens) AS total_tokens, sum(cost) AS cost_micro_usd,
+            countIf(unsettled) AS unsettled_requests, sumIf(cost, unsettled) AS unsettled_cost_micro_usd
      FROM (
        SELECT session_id, input_tokens AS input, output_tokens AS output, total_tokens AS tokens,
-              cost_micro_usd AS cost
+              cost_micro_usd AS cost, source = 'unsettled' AS unsettled
        FROM usage_events WHERE ${w.sql}
        LIMIT 1 BY org_id, project_id, user_id, event_id
      )

@@ -169,9 +169,13 @@ describe.each(engines)("reports over a generated month on %s", (_name, open) => 
       [
         "spend",
         { group_by: "agent", granularity: "day" },
-        "period,agent,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd",
+        "period,agent,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd,unsettled_requests,unsettled_cost_micro_usd",
       ],
-      ["top", { by: "model" }, "model,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd"],
+      [
+        "top",
+        { by: "model" },
+        "model,requests,input_tokens,output_tokens,total_tokens,cost_micro_usd,unsettled_requests,unsettled_cost_micro_usd",
+      ],
       [
         "efficacy",
         {},

@@ -38,6 +38,8 @@ interface TopRow {
   output_tokens: number;
   total_tokens: number;
   cost_micro_usd: number;
+  /** Of which charges for reservations that expired unreported (estimates). */
+  unsettled_cost_micro_usd: number;
   [dimension: string]: string | number;
 }
 
@@ -135,6 +137,11 @@ export function SpendersPage(_props: { session: Session }) {
               ),
           },
           { header: "Cost", cell: (r) => usd(r.cost_micro_usd), numeric: true },
+          {
+            header: "Of which unsettled",
+            cell: (r) => (r.unsettled_cost_micro_usd > 0 ? usd(r.unsettled_cost_micro_usd) : "—"),
+            numeric: true,
+          },
           { header: "Tokens", cell: (r) => int(r.total_tokens), numeric: true },
           { header: "Input", cell: (r) => int(r.input_tokens), numeric: true },
           { header: "Output", cell: (r) => int(r.output_tokens), numeric: true },
