@@ -441,6 +441,34 @@ describe.each<Mode>(["embedded", "distributed"])("console (%s)", (mode) => {
     await context.close();
   });
 
+  it("pages through a long list of budgets, 50 at a time", async () => {
+    const orgC = runId("cC_");
+    const adminC = await makeKey({ role: "admin", name: `admin of ${orgC}`, org_id: orgC });
+    // Ids after every other test's, so that the operator's first page stays as those tests expect.
+    const upsert = Array.from({ length: 55 }, (_, i) => ({
+      id: `zz-page-${orgC}-${String(i).padStart(2, "0")}`,
+      ...budget(orgC),
+    }));
+    const made = await api(stack.adminKey, "POST", "/v1/budgets:batch", { upsert });
+    expect(made.status, JSON.stringify(made.body)).toBe(200);
+    const { context, page } = await signIn(adminC);
+    await open(page, "Budgets");
+    const headings = page.locator("section.budget h2");
+    const pager = page.getByRole("navigation", { name: "Budget pages", exact: true });
+    await pager.getByText("Page 1").waitFor();
+    expect(await headings.allTextContents()).toEqual(upsert.slice(0, 50).map((b) => b.id));
+    await pager.getByRole("button", { name: "Next page" }).click();
+    await page.getByRole("heading", { name: upsert[50]?.id }).waitFor();
+    expect(await headings.allTextContents()).toEqual(upsert.slice(50).map((b) => b.id));
+    expect(await pager.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+    await screenshot(page, `${mode}-budgets-page-2`);
+    await pager.getByRole("button", { name: "Previous page" }).click();
+    await page.getByRole("heading", { name: upsert[0]?.id }).waitFor();
+    expect(await headings.count()).toBe(50);
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await context.close();
+  });
+
   it("shows a viewer bound to a user that user's usage", async () => {
     const { context, page } = await signIn(keys.userViewer);
     await open(page, "My usage");

@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api, type Session } from "../api";
 import { QueryState, UsageMeter } from "../components";
 import { amount, isoDaysAgo, SCOPE_FIELD, when } from "../format";
+import { Pager, usePagedList } from "../paging";
 import { BudgetForm } from "./budget-form";
 import { Grants, TierForm } from "./grants";
 
@@ -59,15 +60,15 @@ function windowText(b: Budget): string {
   return "lifetime";
 }
 
+/** Budgets per page of the Budgets page, in id order (the API's paging). */
+const BUDGETS_PER_PAGE = 50;
+
 export function BudgetsPage(props: { session: Session }) {
   const queries = useQueryClient();
   const admin = props.session.role === "admin";
   const [editing, setEditing] = useState<Budget | "new" | null>(null);
-  const budgets = useQuery({
-    queryKey: ["budgets"],
-    queryFn: () => api<{ budgets: Budget[] }>("/v1/budgets"),
-    refetchInterval: 5_000,
-  });
+  // A page of budgets at a time: each shows its members' live standings (a query each).
+  const budgets = usePagedList<Budget>("budgets", BUDGETS_PER_PAGE, { refetchInterval: 5_000 });
   const remove = async (b: Budget) => {
     await api(`/v1/budgets/${encodeURIComponent(b.id)}`, { method: "DELETE" });
     await queries.invalidateQueries({ queryKey: ["budgets"] });
@@ -88,9 +89,10 @@ export function BudgetsPage(props: { session: Session }) {
         />
       )}
       {admin && <TierForm session={props.session} />}
-      <QueryState loading={budgets.isPending} error={budgets.error} />
-      {budgets.data?.budgets.length === 0 && <p>No budgets yet.</p>}
-      {budgets.data?.budgets.map((b) => (
+      <QueryState loading={budgets.query.isPending} error={budgets.query.error} />
+      {budgets.items?.length === 0 && budgets.page === 1 && <p>No budgets yet.</p>}
+      <Pager label="Budget pages" page={budgets.page} next={budgets.next} previous={budgets.previous} />
+      {budgets.items?.map((b) => (
         <section key={b.id} className="budget" aria-labelledby={`budget-${b.id}`}>
           <h2 id={`budget-${b.id}`}>{b.id}</h2>
           <p>
@@ -113,6 +115,7 @@ export function BudgetsPage(props: { session: Session }) {
           <Grants budget={b} session={props.session} />
         </section>
       ))}
+      <Pager label="Budget pages, again" page={budgets.page} next={budgets.next} previous={budgets.previous} />
     </>
   );
 }

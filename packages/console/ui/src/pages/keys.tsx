@@ -1,7 +1,8 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { type ApiError, api, type FieldError, type Session } from "../api";
 import { Field, fieldError, QueryState, Table } from "../components";
+import { Pager, usePagedList } from "../paging";
 
 interface KeyRecord {
   id: string;
@@ -20,15 +21,14 @@ function tags(t: Record<string, string>): string {
     .join(", ");
 }
 
+/** Keys per page of the Keys page, in id order (the API's paging). */
+const KEYS_PER_PAGE = 200;
+
 /** Keys: list, create (the secret is shown once, here), revoke. Admins only, as on the API. */
 export function KeysPage(props: { session: Session }) {
   const queries = useQueryClient();
   const admin = props.session.role === "admin";
-  const keys = useQuery({
-    queryKey: ["keys"],
-    enabled: admin,
-    queryFn: () => api<{ keys: KeyRecord[] }>("/v1/keys"),
-  });
+  const keys = usePagedList<KeyRecord>("keys", KEYS_PER_PAGE, { enabled: admin });
   const [created, setCreated] = useState<{ name: string; key: string } | null>(null);
   const [errors, setErrors] = useState<FieldError[]>([]);
   const [message, setMessage] = useState<string | null>(null);
@@ -138,10 +138,11 @@ export function KeysPage(props: { session: Session }) {
         </fieldset>
         <button type="submit">Create key</button>
       </form>
-      <QueryState loading={keys.isPending} error={keys.error} />
+      <QueryState loading={keys.query.isPending} error={keys.query.error} />
+      <Pager label="Key pages" page={keys.page} next={keys.next} previous={keys.previous} />
       <Table
         caption="Live keys"
-        rows={keys.data?.keys ?? []}
+        rows={keys.items ?? []}
         rowKey={(k) => k.id}
         columns={[
           { header: "Name", cell: (k) => k.name },
