@@ -96,13 +96,14 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
   let assignment: number[] = [];
   let generation = 0;
   const positions = new Map<number, bigint>();
+  let rejoinTimer: NodeJS.Timeout | undefined;
+  let rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
     generation++;
     assignment = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
+    rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
   });
-  let rejoinTimer: NodeJS.Timeout | undefined;
-  let rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     joined = false;
     log.error({ err: payload.error, restart: payload.restart }, "consumer crashed");
@@ -110,9 +111,6 @@ export async function startConsumeLoop<T>(options: ConsumeLoopOptions<T>): Promi
     // answering SyncGroup with INVALID_REQUEST mid-rebalance) it stays stopped for good, and the
     // process would live on consuming nothing: rejoin the same way kafkajs does, with backoff.
     if (!payload.restart && !stopping) scheduleRejoin();
-  });
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    rejoinDelayMs = REJOIN_FIRST_DELAY_MS;
   });
 
   function scheduleRejoin(): void {

@@ -159,23 +159,26 @@ const MEASURES = `sum(requests) AS requests, sum(input_tokens) AS input_tokens, 
   sum(unsettled_requests) AS unsettled_requests, sum(unsettled_cost_micro_usd) AS unsettled_cost_micro_usd`;
 
 /**
- * A rollup's rows that `whereSql` picks, summed by `keys` (select
- * expressions, each `… AS alias`), with its unsettled charges summed the
- * same way beside them: the `_unsettled` table has the same key and only the
- * two unsettled measures (migration 012). Each side reads only the columns
- * it needs and is summed before the union; the caller sums the union again
- * by the same aliases, with MEASURES.
+ * A rollup's rows that `whereSql` picks, summed by `keys` (alias → select
+ * expression), with its unsettled charges summed the same way beside them:
+ * the `_unsettled` table has the same key and only the two unsettled
+ * measures (migration 012). Each side reads only the columns it needs and is
+ * summed before the union; the caller sums the union again by the same
+ * aliases, with MEASURES.
  */
-function rollup(table: "usage_hourly" | "usage_daily", whereSql: string, keys: string[]): string {
-  const aliases = keys.map((k) => k.slice(k.lastIndexOf(" AS ") + 4)).join(", ");
+function rollup(table: "usage_hourly" | "usage_daily", whereSql: string, keys: Record<string, string>): string {
+  const select = Object.entries(keys)
+    .map(([alias, expression]) => `${expression} AS ${alias}`)
+    .join(", ");
+  const aliases = Object.keys(keys).join(", ");
   const zero = (name: string) => `toUInt64(0) AS ${name}`;
   return `(
-    SELECT ${keys.join(", ")}, sum(requests) AS requests, sum(input_tokens) AS input_tokens,
+    SELECT ${select}, sum(requests) AS requests, sum(input_tokens) AS input_tokens,
            sum(output_tokens) AS output_tokens, sum(total_tokens) AS total_tokens, sum(cost_micro_usd) AS cost_micro_usd,
            ${zero("unsettled_requests")}, ${zero("unsettled_cost_micro_usd")}
     FROM ${table} WHERE ${whereSql} GROUP BY ${aliases}
     UNION ALL
-    SELECT ${keys.join(", ")}, ${["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"].map(zero).join(", ")},
+    SELECT ${select}, ${["requests", "input_tokens", "output_tokens", "total_tokens", "cost_micro_usd"].map(zero).join(", ")},
            sum(unsettled_requests) AS unsettled_requests, sum(unsettled_cost_micro_usd) AS unsettled_cost_micro_usd
     FROM ${table}_unsettled WHERE ${whereSql} GROUP BY ${aliases}
   )`;
@@ -188,10 +191,10 @@ export function spend(store: SqlStore, q: z.infer<typeof spendSchema>) {
   const w = hourly ? where(q, "hour", "DateTime") : where(q, "day", "Date");
   return store.query(
     `SELECT period, ${q.group_by}, ${MEASURES}
-     FROM ${rollup(hourly ? "usage_hourly" : "usage_daily", w.sql, [
-       `toString(${period}) AS period`,
-       `${COLUMN[q.group_by]} AS ${q.group_by}`,
-     ])}
+     FROM ${rollup(hourly ? "usage_hourly" : "usage_daily", w.sql, {
+       period: `toString(${period})`,
+       [q.group_by]: COLUMN[q.group_by],
+     })}
      GROUP BY period, ${q.group_by} ORDER BY period, ${q.group_by}`,
     w.params,
   );
@@ -203,7 +206,7 @@ export function top(store: SqlStore, q: z.infer<typeof topSchema>) {
   const w = where(q, "hour", "DateTime");
   return store.query(
     `SELECT ${q.by}, ${MEASURES}
-     FROM ${rollup("usage_hourly", w.sql, [`${COLUMN[q.by]} AS ${q.by}`])}
+     FROM ${rollup("usage_hourly", w.sql, { [q.by]: COLUMN[q.by] })}
      GROUP BY ${q.by} ORDER BY cost_micro_usd DESC, ${q.by} LIMIT {limit:UInt32}`,
     { ...w.params, limit: q.limit },
   );
