@@ -1,5 +1,6 @@
 import { DEFAULT_TAG_FIELDS, type DefaultTags } from "@tollgate/events";
-import { type Following, type SqlStore, TablesFollower } from "@tollgate/sql";
+import { createInterner } from "@tollgate/kit";
+import { type Following, type SqlStore, TablesFollower, VersionTable } from "@tollgate/sql";
 import { digestsEqual, generateKey, parseKey, type Role, sha256Hex } from "./secrets";
 import { BINDABLE_TAGS, type BindableTag } from "./tenancy";
 
@@ -41,7 +42,8 @@ const SELECT_KEYS = `SELECT ${KEY_COLUMNS}`;
 interface StoredKey extends ApiKeyRecord {
   secretSha256: string;
   revoked: boolean;
-  principal: Principal;
+  /** The tags the key binds, its org among them (shared among keys alike). */
+  boundTags: DefaultTags;
 }
 
 interface Row {
@@ -78,7 +80,7 @@ export interface CreateKeyInput {
 export class KeyStore {
   private readonly keys = new Map<string, StoredKey>();
   /** The version held per key id (a revocation is a newer version). */
-  private readonly versions = new Map<string, number>();
+  private readonly versions = new VersionTable();
   private lastVersion = 0;
   private readonly recentMisses = new Map<string, number>();
   private inFlightMisses = 0;
@@ -177,7 +179,7 @@ export class KeyStore {
     const stored = this.keys.get(parsed.id) ?? (await this.lookupMiss(parsed.id));
     if (!stored || stored.revoked) return null;
     if (!digestsEqual(this.digest(parsed.secret), stored.secretSha256)) return null;
-    return stored.principal;
+    return principalOf(stored);
   }
 
   /**
@@ -202,7 +204,7 @@ export class KeyStore {
     }
     const stored = this.keys.get(id) ?? (await this.lookupMiss(id));
     if (!stored || stored.revoked || !digestsEqual(check, sha256Hex(stored.secretSha256))) return null;
-    return stored.principal;
+    return principalOf(stored);
   }
 
   async create(input: CreateKeyInput): Promise<{ record: ApiKeyRecord; key: string }> {
@@ -327,14 +329,18 @@ function fromRow(row: Row): StoredKey {
   });
 }
 
+/** Keys of one org mostly carry the same tags: each set is held once (see createInterner). */
+const internTags = createInterner();
+
 /**
- * A key as kept in memory, with the principal it stands for computed once.
- * Written out field by field, not `{ ...key, principal }`: V8 gave every
- * object made by that spread its own hidden class, so 100,000 keys carried
- * 100,000 shapes (~35 MB of heap that every full collection marks; seen in
- * a heap snapshot of bench/scale's large instance).
+ * A key as kept in memory, with the tags it binds computed once. Written
+ * out field by field, not `{ ...key, boundTags }`: V8 gave every object made
+ * by such a spread its own hidden class, so 100,000 keys carried 100,000
+ * shapes (~35 MB of heap that every full collection marks; seen in a heap
+ * snapshot of bench/scale's large instance).
  */
-function storedKey(key: Omit<StoredKey, "principal">): StoredKey {
+
+function storedKey(key: Omit<StoredKey, "boundTags">): StoredKey {
   const boundTags: DefaultTags = { ...key.bound_tags };
   if (key.org_id !== null) boundTags.org_id = key.org_id;
   return {
@@ -342,13 +348,18 @@ function storedKey(key: Omit<StoredKey, "principal">): StoredKey {
     role: key.role,
     name: key.name,
     org_id: key.org_id,
-    bound_tags: key.bound_tags,
-    default_tags: key.default_tags,
+    bound_tags: internTags(key.bound_tags),
+    default_tags: internTags(key.default_tags),
     created_at: key.created_at,
     secretSha256: key.secretSha256,
     revoked: key.revoked,
-    principal: { keyId: key.id, role: key.role, defaultTags: key.default_tags, boundTags },
+    boundTags: internTags(boundTags),
   };
+}
+
+/** Made per request (a short-lived object), not held per key: one object fewer per key for the collector to mark. */
+function principalOf(key: StoredKey): Principal {
+  return { keyId: key.id, role: key.role, defaultTags: key.default_tags, boundTags: key.boundTags };
 }
 
 function toRow(key: StoredKey, version: number): Record<string, unknown> {

@@ -1,4 +1,5 @@
-import { type Following, type SqlStore, TablesFollower } from "@tollgate/sql";
+import { createInterner } from "@tollgate/kit";
+import { type Following, type SqlStore, TablesFollower, VersionTable } from "@tollgate/sql";
 import type { Budget } from "./definition";
 import type { Grant, TierAssignment } from "./grants";
 
@@ -40,7 +41,7 @@ export interface DefinitionStoreOptions {
 export class DefinitionStore<T extends { id: string }> {
   private readonly items = new Map<string, T>();
   /** The version held per id, deletions included. */
-  private readonly versions = new Map<string, number>();
+  private readonly versions = new VersionTable();
   private lastVersion = 0;
   private list: T[] | null = null;
   private readonly following: Following;
@@ -94,9 +95,14 @@ export class DefinitionStore<T extends { id: string }> {
     if (!this.isNewer(id, version)) return;
     this.versions.set(id, version);
     this.lastVersion = Math.max(this.lastVersion, version);
-    if (item) this.items.set(id, item);
+    if (item) this.items.set(id, this.compact(item));
     else if (!this.items.delete(id)) return;
     this.list = null;
+  }
+
+  /** An item as held in memory: subclasses share the parts many items have alike (see createInterner). */
+  protected compact(item: T): T {
+    return item;
   }
 
   /** Every item; the same array until the next change (every check and event asks: no copy each time). */
@@ -169,8 +175,20 @@ export class DefinitionStore<T extends { id: string }> {
 
 /** Budget definitions (table `budgets`). */
 export class BudgetStore extends DefinitionStore<Budget> {
+  private readonly intern = createInterner();
+
   constructor(store: SqlStore, options: DefinitionStoreOptions = {}) {
     super(store, "budgets", options);
+  }
+  /** Most budgets have the same window, filter, limits and thresholds: held once each, not per budget. */
+  protected override compact(budget: Budget): Budget {
+    budget.window = this.intern(budget.window);
+    budget.alert_thresholds_pct = this.intern(budget.alert_thresholds_pct);
+    budget.degrade = this.intern(budget.degrade);
+    budget.filter = this.intern(budget.filter);
+    budget.per_request = this.intern(budget.per_request);
+    budget.rate_limit = this.intern(budget.rate_limit);
+    return budget;
   }
   override put(budget: Budget): Promise<void> {
     return super.put(budget, budget.version);

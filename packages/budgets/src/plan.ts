@@ -1,16 +1,9 @@
 import { type KeyBuilder, SCOPE_EVENT_FIELD, type Totals } from "@tollgate/counters";
 import type { UsageEvent } from "@tollgate/events";
-import {
-  BUDGET_SCOPE_TYPES,
-  type Budget,
-  type BudgetScopeType,
-  type BudgetWindow,
-  type Metric,
-  SCOPE_ORDER,
-} from "./definition";
+import { type Budget, type BudgetScopeType, type BudgetWindow, type Metric, SCOPE_ORDER } from "./definition";
 import { RATE_WINDOW } from "./forecast";
 import { type Grant, grantedAmount } from "./grants";
-import { type BudgetIndex, budgetIndex, grantsByBudget, scopeKey } from "./index-by-scope";
+import { type BudgetIndex, budgetIndex, grantsByBudget } from "./index-by-scope";
 import type { UsageIncrement } from "./ledger";
 import { bucketAt, windowPosition } from "./windows";
 
@@ -65,11 +58,14 @@ export function applicableBudgets(budgets: ReadonlyArray<Budget>, subject: Subje
 function candidates(index: BudgetIndex, subject: Subject): ReadonlyArray<Budget> {
   if (index.explicit.size === 0) return index.wildcards;
   const found = [...index.wildcards];
-  for (const type of BUDGET_SCOPE_TYPES) {
+  for (const [type, members] of index.explicit) {
     const value = subject[SCOPE_FIELD[type]];
-    const explicit = value ? index.explicit.get(scopeKey(type, value)) : undefined;
-    if (explicit) found.push(...explicit);
+    const explicit = value ? members.get(value) : undefined;
+    if (explicit === undefined) continue;
+    if (Array.isArray(explicit)) found.push(...explicit);
+    else found.push(explicit);
   }
+  // In no particular order: applicableBudgets sorts what applies, wider scopes first.
   return found;
 }
 

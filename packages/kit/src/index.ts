@@ -2,6 +2,7 @@ export * from "./direct-routes";
 export * from "./env";
 export * from "./failure";
 export * from "./http";
+export * from "./interner";
 export * from "./lifecycle";
 export * from "./logger";
 export * from "./openapi";

@@ -8,3 +8,4 @@ export * from "./server-store";
 export * from "./store";
 export * from "./tables/dead-letters";
 export * from "./tables/usage-events";
+export * from "./version-table";
