@@ -54,9 +54,18 @@ export async function beginGuarded(deps: GuardDeps, request: GuardRequest): Prom
     if (decision.reservationId) await deps.release(decision.reservationId).catch(() => false);
     throw callerSignal.reason;
   }
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(callerSignal?.reason);
-  callerSignal?.addEventListener("abort", onAbort, { once: true });
+  // Made when the call first reads `signal`, not before: an AbortController is a good part of a guarded
+  // call's own cost (bench/sdk), and many calls never pass it on.
+  let controller: AbortController | undefined;
+  const onAbort = () => controller?.abort(callerSignal?.reason);
+  const signal = (): AbortSignal => {
+    if (!controller) {
+      controller = new AbortController();
+      if (callerSignal?.aborted) controller.abort(callerSignal.reason);
+      else callerSignal?.addEventListener("abort", onAbort, { once: true });
+    }
+    return controller.signal;
+  };
 
   const model = decision.model ?? request.model;
   let used: (UsageCounts & { model?: string }) | undefined;
@@ -64,7 +73,9 @@ export async function beginGuarded(deps: GuardDeps, request: GuardRequest): Prom
   return {
     model,
     maxOutputTokens: decision.maxOutputTokens > 0 ? decision.maxOutputTokens : request.maxOutputTokens,
-    signal: controller.signal,
+    get signal() {
+      return signal();
+    },
     decision,
     setUsage: (usage) => {
       used = usage;
@@ -102,7 +113,17 @@ export async function runGuarded<T>(
   call: (ctx: GuardContext) => T | Promise<T>,
 ): Promise<T> {
   const guarded = await beginGuarded(deps, request);
-  const { settle, ...ctx } = guarded;
+  const { settle } = guarded;
+  // Not a rest spread: that would read `signal` and make its controller for every call.
+  const ctx: GuardContext = {
+    model: guarded.model,
+    maxOutputTokens: guarded.maxOutputTokens,
+    get signal() {
+      return guarded.signal;
+    },
+    decision: guarded.decision,
+    setUsage: guarded.setUsage,
+  };
   let result: T;
   try {
     result = await call(ctx);
