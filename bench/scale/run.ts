@@ -210,7 +210,14 @@ async function startEnforcement(name: string): Promise<Instance> {
   };
 }
 
-async function load(instance: Instance): Promise<{ rps: number; p99: number; errors: number; cpuMsPerCheck: number }> {
+interface Loaded {
+  rps: number;
+  p99: number;
+  errors: number;
+  cpuMsPerCheck: number;
+}
+
+async function load(instance: Instance): Promise<Loaded> {
   const cpuBefore = mainThreadTicks(instance.proc.child.pid);
   const result = await autocannon({
     url: `${instance.url}/v1/check`,
@@ -280,7 +287,7 @@ async function checksIn(mode: "embedded" | "distributed") {
     const [settledSmall, settledLarge] = await idleShares();
     await load(small); // warm-up
     await load(large);
-    const rounds: Array<{ small: Awaited<ReturnType<typeof load>>; large: Awaited<ReturnType<typeof load>> }> = [];
+    const rounds: Array<{ small: Loaded; large: Loaded }> = [];
     for (let r = 0; r < ROUNDS; r++) {
       const first = r % 2 === 0 ? small : large;
       const second = first === small ? large : small;
@@ -291,22 +298,18 @@ async function checksIn(mode: "embedded" | "distributed") {
     // Each round loads both back to back, so its ratio compares the two under the same machine; the
     // figure is the median of the rounds' ratios (the machine's speed drifts between rounds by more
     // than the difference looked for).
-    const rps = {
-      small: median(rounds.map((r) => r.small.rps)),
-      large: median(rounds.map((r) => r.large.rps)),
-      ratio: median(rounds.map((r) => r.large.rps / r.small.rps)),
-      spread: spread(rounds.map((r) => r.large.rps / r.small.rps)),
+    const compare = (pick: (load: Loaded) => number) => {
+      const ratios = rounds.map((r) => pick(r.large) / pick(r.small));
+      return {
+        small: median(rounds.map((r) => pick(r.small))),
+        large: median(rounds.map((r) => pick(r.large))),
+        ratio: median(ratios),
+        spread: spread(ratios),
+      };
     };
-    const p99 = {
-      small: median(rounds.map((r) => r.small.p99)),
-      large: median(rounds.map((r) => r.large.p99)),
-      ratio: median(rounds.map((r) => r.large.p99 / r.small.p99)),
-    };
-    const cpu = {
-      small: median(rounds.map((r) => r.small.cpuMsPerCheck)),
-      large: median(rounds.map((r) => r.large.cpuMsPerCheck)),
-      ratio: median(rounds.map((r) => r.large.cpuMsPerCheck / r.small.cpuMsPerCheck)),
-    };
+    const rps = compare((l) => l.rps);
+    const p99 = compare((l) => l.p99);
+    const cpu = compare((l) => l.cpuMsPerCheck);
     const errors = rounds.reduce((sum, r) => sum + r.small.errors + r.large.errors, 0);
     return {
       mode,

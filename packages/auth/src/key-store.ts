@@ -363,7 +363,6 @@ const internTags = createInterner();
  * shapes (~35 MB of heap that every full collection marks; seen in a heap
  * snapshot of bench/scale's large instance).
  */
-
 function storedKey(key: Omit<StoredKey, "boundTags">): StoredKey {
   const boundTags: DefaultTags = { ...key.bound_tags };
   if (key.org_id !== null) boundTags.org_id = key.org_id;
