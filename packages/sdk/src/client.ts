@@ -39,8 +39,10 @@ export interface TollgateOptions {
   failMode?: "open" | "closed";
   /** Where Tollgate's own trouble is said (once per outage). Default: console. */
   logger?: Logger;
-  /** Usage reports per request (default 100, at most the server's INGEST_MAX_BATCH). */
+  /** Usage reports per request (default 500, at most the server's INGEST_MAX_BATCH). */
   batchSize?: number;
+  /** Bytes of usage reports per request (default 512 KiB, below the server's INGEST_BODY_LIMIT_BYTES). */
+  maxBatchBytes?: number;
   /** How long a usage report may wait for its batch (default 1,000 ms). */
   flushIntervalMs?: number;
   /** Usage reports kept while Tollgate is unreachable (default 10,000). */
@@ -90,7 +92,8 @@ export function createTollgate(options: TollgateOptions): Tollgate {
     ingestUrl,
     transport,
     logger,
-    batchSize: options.batchSize ?? 100,
+    batchSize: options.batchSize ?? 500,
+    maxBatchBytes: options.maxBatchBytes ?? 512 * 1024,
     flushIntervalMs: options.flushIntervalMs ?? 1_000,
     maxQueue: options.maxQueue ?? 10_000,
     timeoutMs: options.reportTimeoutMs ?? 10_000,

@@ -19,11 +19,21 @@ import {
   type WireUsageResult,
 } from "./types.js";
 
+const FIELD_PAIRS = Object.entries(SUBJECT_FIELDS) as Array<[keyof Subject, keyof WireSubject]>;
+
 /** camelCase identities → the server's snake_case, leaving out what is absent (the routes are strict). */
 export function wireSubject(subject: Subject): WireSubject {
-  const out: WireSubject = {};
-  for (const [camel, snake] of Object.entries(SUBJECT_FIELDS)) {
-    const value = subject[camel as keyof Subject];
+  return wireIdentities({}, subject, {});
+}
+
+/**
+ * The client's subject under a call's own identities (per call wins), written
+ * in snake_case onto `out` — without the merged subject in between: it runs
+ * for every check and report.
+ */
+function wireIdentities<T extends WireSubject>(base: Subject, call: Subject, out: T): T {
+  for (const [camel, snake] of FIELD_PAIRS) {
+    const value = call[camel] !== undefined ? call[camel] : base[camel];
     if (value !== undefined && value !== null) out[snake] = value;
   }
   return out;
@@ -39,7 +49,7 @@ export function mergeSubject(base: Subject, call: Subject): Subject {
 }
 
 export function wireCheck(subject: Subject, request: CheckRequest, reserve: boolean): WireCheckRequest {
-  const body: WireCheckRequest = { ...wireSubject(mergeSubject(subject, request)), reserve };
+  const body: WireCheckRequest = wireIdentities(subject, request, { reserve } as WireCheckRequest);
   if (request.model !== undefined) body.model = request.model;
   if (request.provider !== undefined) body.provider = request.provider;
   if (request.inputTokens !== undefined) body.input_tokens = request.inputTokens;
@@ -129,10 +139,10 @@ export function wireEvent(subject: Subject, report: UsageReport, eventId: string
   const event: WireUsageEvent = {
     event_id: eventId,
     timestamp: new Date(at).toISOString(),
-    ...wireSubject(mergeSubject(subject, report)),
     model: report.model,
     usage: { input_tokens: report.inputTokens ?? 0, output_tokens: report.outputTokens ?? 0 },
   };
+  wireIdentities(subject, report, event);
   if (report.cachedTokens !== undefined) event.usage.cached_tokens = report.cachedTokens;
   if (report.reasoningTokens !== undefined) event.usage.reasoning_tokens = report.reasoningTokens;
   if (report.provider !== undefined) event.provider = report.provider;

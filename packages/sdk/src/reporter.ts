@@ -1,4 +1,4 @@
-import type { Transport } from "./transport.js";
+import { JsonText, type Transport } from "./transport.js";
 import type { Logger, WireEventsReply, WireUsageEvent } from "./types.js";
 
 export interface ReporterOptions {
@@ -7,6 +7,8 @@ export interface ReporterOptions {
   logger: Logger;
   /** Events per POST /v1/events (the server takes at most INGEST_MAX_BATCH, default 1,000). */
   batchSize: number;
+  /** Bytes of events per POST /v1/events (the server's INGEST_BODY_LIMIT_BYTES is 1 MiB by default). */
+  maxBatchBytes: number;
   /** How long a report may wait for its batch to fill. */
   flushIntervalMs: number;
   /** Events kept while Tollgate is unreachable; beyond it the oldest are dropped (and said so). */
@@ -23,10 +25,19 @@ const MAX_BACKOFF_MS = 30_000;
  * once (ingest and the counters deduplicate by event_id). Retried with
  * backoff while Tollgate is unavailable; items the server rejects (a wrong
  * field, a tag the key may not name) will never pass and are dropped with a
- * log line.
+ * log line. A batch the server finds too large (413) is sent in halves.
+ *
+ * Events are kept as their JSON text, made when queued: a batch's body is
+ * their join, and a queue of flat strings leaves the agent's heap (and its
+ * garbage collector) less to do than one of nested objects.
  */
 export function createReporter(options: ReporterOptions) {
-  const queue: WireUsageEvent[] = [];
+  const queue: string[] = [];
+  /** Each queued event's bytes in UTF-8, and their sum. */
+  const sizes: number[] = [];
+  let queuedBytes = 0;
+  /** Lowered when the server answers 413: its body limit is below maxBatchBytes. */
+  let batchBytes = options.maxBatchBytes;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sending: Promise<void> | undefined;
   let failures = 0;
@@ -40,39 +51,68 @@ export function createReporter(options: ReporterOptions) {
     clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
-      void drain();
+      void drain(true);
     }, delayMs);
     // Node: a pending report must not keep a finished process alive; shutdown() flushes it.
     (timer as { unref?: () => void }).unref?.();
   }
 
+  /** Drops the queue's first `count` events (sent, or the oldest when the queue is full). */
+  function take(count: number): void {
+    queue.splice(0, count);
+    for (const bytes of sizes.splice(0, count)) queuedBytes -= bytes;
+  }
+
+  const full = () => queue.length >= options.batchSize || queuedBytes >= batchBytes;
+
   function enqueue(event: WireUsageEvent): void {
-    queue.push(event);
+    const json = JSON.stringify(event);
+    const bytes = utf8Length(json) + 1;
+    queue.push(json);
+    sizes.push(bytes);
+    queuedBytes += bytes;
     if (queue.length > options.maxQueue) {
-      queue.splice(0, queue.length - options.maxQueue);
+      take(queue.length - options.maxQueue);
       if (dropped++ === 0) options.logger.warn("Tollgate usage queue full; dropping the oldest reports");
     }
-    if (queue.length >= options.batchSize && failures === 0) void drain();
+    if (full() && failures === 0) void drain(false);
     else schedule(options.flushIntervalMs);
   }
 
-  /** Sends batches until the queue is empty or a send fails; one drain at a time. */
-  function drain(): Promise<void> {
+  /**
+   * Sends full batches, or with `all` everything queued, until a send fails; one drain at a time. A
+   * part batch waits for its linger: sent as soon as a batch went out, the reports that arrived during
+   * that round trip would go as a small batch of their own each time — and each request costs the
+   * server about the same whether it holds 10 events or 500 (one insert, in embedded mode).
+   */
+  function drain(all: boolean): Promise<void> {
     if (sending) return sending;
     // Started on the next tick, so `sending` is set before its `finally` clears it. Run at once, a drain
     // of an empty queue (a linger timer firing after a full batch went out) would finish before the
     // assignment and leave a settled promise in `sending` for good: no report would go out again.
     sending = Promise.resolve().then(async () => {
       try {
-        while (queue.length > 0) {
-          const batch = queue.slice(0, options.batchSize);
-          if (!(await sendBatch(batch))) {
+        while (queue.length > 0 && (all || full())) {
+          const count = batchLength();
+          const batch = queue.slice(0, count);
+          const outcome = await sendBatch(batch);
+          if (outcome === "too large") {
+            batchBytes = Math.max(1, Math.floor(sizes.slice(0, count).reduce((sum, b) => sum + b, 0) / 2));
+            continue;
+          }
+          if (outcome === "retry") {
             failures++;
             schedule(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 10)), true);
             return;
           }
           failures = 0;
-          queue.splice(0, batch.length);
+          take(count);
+        }
+        // The linger now runs for what is left: reports that came during the last round trip.
+        if (queue.length > 0) schedule(options.flushIntervalMs, true);
+        else {
+          clearTimeout(timer);
+          timer = undefined;
         }
       } finally {
         sending = undefined;
@@ -81,32 +121,45 @@ export function createReporter(options: ReporterOptions) {
     return sending;
   }
 
-  /** True when the batch is done with (accepted, or refused for good); false to retry it. */
-  async function sendBatch(batch: WireUsageEvent[]): Promise<boolean> {
+  /** Events in the next batch: at most batchSize and batchBytes, at least one. */
+  function batchLength(): number {
+    let bytes = 0;
+    let end = 0;
+    while (end < queue.length && end < options.batchSize) {
+      bytes += sizes[end] as number;
+      if (end > 0 && bytes > batchBytes) break;
+      end++;
+    }
+    return end;
+  }
+
+  /** "done": accepted, or refused for good (dropped with a log line); "retry" later; "too large": split it. */
+  async function sendBatch(batch: string[]): Promise<"done" | "retry" | "too large"> {
     const reply = await options.transport.send(
       "POST",
       `${options.ingestUrl}/v1/events`,
-      { events: batch },
+      new JsonText(`{"events":[${batch.join(",")}]}`),
       "report usage",
       Math.max(1, Math.min(options.timeoutMs, flushDeadline - Date.now())),
     );
-    if (!reply.ok) return false;
+    if (!reply.ok) return "retry";
     if (reply.status === 202 || reply.status === 400) {
       const rejected = (reply.body as Partial<WireEventsReply> | null)?.rejected ?? [];
       if (rejected.length > 0) {
         options.logger.warn(`Tollgate rejected ${rejected.length} usage report(s); dropped`, {
-          rejected: rejected.map((r) => ({ event_id: batch[r.index]?.event_id, errors: r.errors })),
+          rejected: rejected.map((r) => ({ event_id: eventIdOf(batch[r.index]), errors: r.errors })),
         });
       } else if (reply.status === 400) {
         options.logger.warn("Tollgate refused a usage batch; dropped", { body: reply.body });
       }
-      return true;
+      return "done";
     }
-    // 401/403/413: resending the same batch cannot succeed.
+    if (reply.status === 413 && batch.length > 1) return "too large";
+    // 401/403, or one event larger than the server takes: resending it cannot succeed.
     options.logger.warn(`Tollgate answered ${reply.status} to a usage batch; dropped ${batch.length}`, {
       body: reply.body,
     });
-    return true;
+    return "done";
   }
 
   return {
@@ -121,7 +174,7 @@ export function createReporter(options: ReporterOptions) {
       }
       while (queue.length > 0 && Date.now() < deadline) {
         if (sending) await sending;
-        else await drain();
+        else await drain(true);
         if (queue.length > 0 && failures > 0) {
           if (timer !== undefined) {
             clearTimeout(timer);
@@ -145,3 +198,23 @@ export function createReporter(options: ReporterOptions) {
 }
 
 export type Reporter = ReturnType<typeof createReporter>;
+
+/** Bytes of `text` in UTF-8, without encoding it (reports are mostly ASCII). */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else {
+      bytes += 2;
+      if (code >= 0xd800 && code <= 0xdbff) i++; // a surrogate pair: 4 bytes for its 2 units
+    }
+  }
+  return bytes;
+}
+
+function eventIdOf(json: string | undefined): string | undefined {
+  if (json === undefined) return undefined;
+  return (JSON.parse(json) as WireUsageEvent).event_id;
+}

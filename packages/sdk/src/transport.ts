@@ -8,6 +8,11 @@ export interface TransportOptions {
   fetch: typeof fetch;
 }
 
+/** A request body already serialized, sent as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export type Reply = { ok: true; status: number; body: unknown } | { ok: false; error: TollgateUnavailableError };
 
 /**
@@ -57,7 +62,7 @@ export function createTransport(options: TransportOptions) {
       const res = await options.fetch(url, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body),
         signal: deadline.signal,
         // Tollgate's API never redirects (a redirect is a wrong URL: an error here). With redirects
         // off and no window, fetch sends the request as is instead of cloning it first (which copies
