@@ -27,6 +27,7 @@ import { createTollgate } from "@tollgate/sdk";
 import { runId } from "../../test/support/engines";
 import { call } from "../../test/support/http";
 import { startStack } from "../../test/support/stack";
+import { median, percentile } from "../ingest/table";
 
 const { values: args } = parseArgs({
   options: { calls: { type: "string", default: "10000" }, rounds: { type: "string", default: "10" } },
@@ -124,7 +125,8 @@ try {
   };
   type Name = keyof typeof variants;
   const names = Object.keys(variants) as Name[];
-  const byName = <T>(make: () => T) => Object.fromEntries(names.map((name) => [name, make()])) as Record<Name, T>;
+  const byName = <T>(make: (name: Name) => T) =>
+    Object.fromEntries(names.map((name) => [name, make(name)])) as Record<Name, T>;
   const samples = byName<number[]>(() => []);
   /** Each round's time per call, the sending of its last reports included. */
   const roundMeans = byName<number[]>(() => []);
@@ -159,25 +161,18 @@ try {
   await elsewhere.shutdown();
   sink.close();
 
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  };
   const stats = (name: Name) => {
     const sorted = [...samples[name]].sort((a, b) => a - b);
     const mean = roundMeans[name].reduce((sum, m) => sum + m, 0) / ROUNDS;
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
     return {
       mean,
       perSecond: Math.round(1000 / mean),
-      p50: at(0.5),
-      p99: at(0.99),
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
       cpu: serverCpu[name] / (perRound * ROUNDS),
     };
   };
-  const s = byName(() => undefined as unknown as ReturnType<typeof stats>);
-  for (const name of names) s[name] = stats(name);
+  const s = byName(stats);
   console.log(`${perRound * ROUNDS} calls each, one at a time, in ${ROUNDS} rounds`);
   console.log("");
   console.log("| variant | calls/s | mean ms | p50 ms | p99 ms | Tollgate CPU ms per call |");
